@@ -1,0 +1,177 @@
+"""The ``etl`` command: parses arguments, calls a job or a pipeline step, renders tables.
+
+Exit codes: 0 success, 1 run failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from etl.settings import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+app = typer.Typer(
+    help="billing-etl: sync MikroBILL, Microbizz, BILLmanager and miclinik with SQL.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Staging database schema (Alembic).", no_args_is_help=True)
+config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Context:
+    settings_file: Path | None = None
+    log_format: str = "auto"
+    debug: bool = False
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from etl.logging import configure_logging
+
+            self._settings = load_settings(self.settings_file)
+            configure_logging(
+                fmt=self.log_format,
+                level="debug" if self.debug else self._settings.log_level,
+                secrets=self._settings.secret_values(),
+            )
+        return self._settings
+
+
+CTX = Context()
+
+
+class RunFailed(Exception):
+    """A job ran and failed; the message says what failed."""
+
+
+def reports_errors(fn: F) -> F:
+    """Turn configuration problems into exit 2 and run failures into exit 1, one line each."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from etl.logging import redact
+
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            if CTX.debug:
+                err_console.print_exception()
+            err_console.print(f"[red]configuration error:[/red] {redact(str(exc))}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        except RunFailed as exc:
+            err_console.print(f"[red]run failed:[/red] {redact(str(exc))}", highlight=False)
+            raise typer.Exit(EXIT_RUN_FAILED) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if CTX.debug:
+                err_console.print_exception()
+            err_console.print(f"[red]error:[/red] {redact(f'{type(exc).__name__}: {exc}')}", highlight=False)
+            raise typer.Exit(EXIT_RUN_FAILED) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def root(
+    settings: Annotated[
+        Path | None, typer.Option("--settings", help="Settings file (default: $ETL_SETTINGS or ./settings.yaml).")
+    ] = None,
+    log_format: Annotated[str, typer.Option("--log-format", help="auto | json | console")] = "auto",
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    if log_format not in ("auto", "json", "console"):
+        raise typer.BadParameter("must be auto, json or console", param_hint="--log-format")
+    CTX.settings_file, CTX.log_format, CTX.debug, CTX._settings = settings, log_format, debug, None
+
+
+def _database_url() -> str:
+    from etl.db.health import ensure_reachable
+
+    settings = CTX.settings()
+    key = "database_url (from ETL_DATABASE_URL)" if os.environ.get("ETL_DATABASE_URL") else "database_url"
+    asyncio.run(ensure_reachable(settings.database_url, settings.settings_file, key))
+    return settings.database_url
+
+
+@db_app.command("upgrade")
+@reports_errors
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or migrate the staging schema."""
+    from etl.db import migrate
+    from etl.db.engine import describe_url
+
+    url = _database_url()
+    migrate.upgrade(url, revision)
+    console.print(f"{describe_url(url)}: {migrate.current(url) or 'base'}", highlight=False)
+
+
+@db_app.command("downgrade")
+@reports_errors
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.")]) -> None:
+    """Migrate the staging schema down to REVISION."""
+    from etl.db import migrate
+
+    url = _database_url()
+    migrate.downgrade(url, revision)
+    console.print(migrate.current(url) or "base", highlight=False)
+
+
+@db_app.command("current")
+@reports_errors
+def db_current() -> None:
+    """Show the staging schema's revision."""
+    from etl.db import migrate
+
+    console.print(migrate.current(_database_url()) or "base (empty database)", highlight=False)
+
+
+@config_app.command("check")
+@reports_errors
+def config_check() -> None:
+    """Validate the settings and print them resolved, secrets masked."""
+    settings = CTX.settings()
+    console.print(f"[green]ok[/green]: {settings.settings_file}", highlight=False)
+    console.print_json(data=settings.model_dump(mode="json"))
+
+
+@app.command("runs")
+@reports_errors
+def runs(limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20) -> None:
+    """Recent runs, newest first."""
+    from etl.db.runs import recent_runs
+
+    rows = asyncio.run(recent_runs(_database_url(), limit))
+    table = Table("run", "job", "trigger", "started (UTC)", "duration", "status", "records", "error")
+    for run in rows:
+        duration = f"{(run.finished_at - run.started_at).total_seconds():.1f}s" if run.finished_at else "-"
+        records = sum(int(c.get("records", 0)) for c in (run.counts or {}).values() if isinstance(c, dict))
+        table.add_row(
+            run.id[:8], run.job, run.trigger, run.started_at.strftime("%Y-%m-%d %H:%M:%S"), duration,
+            run.status, str(records), (run.error or "")[:60],
+        )  # fmt: skip
+    console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit as exc:
+        sys.exit(exc.code)

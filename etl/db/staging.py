@@ -1,0 +1,74 @@
+"""Staging schema: runs, per-stream state, staged raw records and rejected records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from etl.db.base import Base, BigId, JsonDocument
+
+
+class SyncRun(Base):
+    """One execution of a job (extract, sync, import), with its per-stream counts."""
+
+    __tablename__ = "sync_runs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(32), default="manual")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    counts: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_sync_runs_started_at", "started_at"),)
+
+
+class StreamState(Base):
+    """Where a stream of a source stands: its cursor or watermark, committed with each batch."""
+
+    __tablename__ = "stream_states"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StagedRecord(Base):
+    """The latest raw payload of one source record, whole, with its content hash."""
+
+    __tablename__ = "staged_records"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[Any] = mapped_column(JsonDocument)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    first_seen_run: Mapped[str] = mapped_column(String(36))
+    last_seen_run: Mapped[str] = mapped_column(String(36))
+    extracted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("source", "entity", "source_id"),
+        Index("ix_staged_records_seen", "source", "entity", "last_seen_run"),
+    )
+
+
+class RejectedRecord(Base):
+    """A record that could not be staged, kept with the reason and whatever payload arrived."""
+
+    __tablename__ = "rejected_records"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(36))
+    source: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str | None] = mapped_column(String(128))
+    payload: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    rejected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_rejected_records_run", "run_id"),)
