@@ -169,6 +169,84 @@ def runs(limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20)
     console.print(table)
 
 
+def _render_report(report: Any) -> None:
+    from etl.progress import summary_table
+
+    console.print(summary_table(report.results, report.retries))
+    console.print(f"run {report.run_id}: {report.status}", highlight=False)
+    if report.status != "succeeded":
+        raise RunFailed("; ".join(report.failures()))
+
+
+@app.command("extract")
+@reports_errors
+def extract(
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Source name (repeatable).")] = None,
+    stream: Annotated[list[str] | None, typer.Option("--stream", help="Stream name (repeatable).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Full scan even where incremental is possible.")] = False,
+) -> None:
+    """Extract sources into staging, checkpointed and resumable."""
+    from etl.progress import LiveProgress
+    from jobs.extract import run_extract, select_sources
+
+    settings = CTX.settings()
+    _database_url()
+    try:
+        select_sources(settings, source or ())
+    except KeyError as exc:
+        raise ConfigError(settings.settings_file, "sources", exc.args[0]) from None
+    run = functools.partial(run_extract, settings, sources=source or (), streams=stream or (), full=full)
+    if console.is_terminal:
+        with LiveProgress(console) as live:
+            report = asyncio.run(run(progress=live))
+    else:
+        report = asyncio.run(run())
+    _render_report(report)
+
+
+@app.command("simulate")
+@reports_errors
+def simulate(
+    systems: Annotated[list[str] | None, typer.Option("--systems", help="Systems to serve (repeatable).")] = None,
+    scale: Annotated[int, typer.Option(help="Customers in the generated world.")] = 2000,
+    seed: Annotated[int, typer.Option(help="World and fault seed.")] = 42,
+    faults: Annotated[str, typer.Option(help="Fault profile: none | flaky | hostile.")] = "none",
+    base_port: Annotated[int, typer.Option(help="miclinik port; MikroBILL +1, Microbizz +2, BILLmanager +3.")] = 18000,
+) -> None:
+    """Serve the four protocol-faithful simulators on 127.0.0.1 until interrupted."""
+    from etl.simulators.faults import PROFILES
+    from etl.simulators.serve import SYSTEM_PORT_OFFSETS, serve_forever
+    from etl.simulators.world import World
+
+    chosen = systems or list(SYSTEM_PORT_OFFSETS)
+    unknown = [s for s in chosen if s not in SYSTEM_PORT_OFFSETS]
+    if unknown or faults not in PROFILES:
+        raise typer.BadParameter(f"unknown system {unknown} or fault profile {faults!r}")
+    world = World(seed=seed, scale=scale)
+    asyncio.run(serve_forever(chosen, world=world, faults=faults, seed=seed, base_port=base_port))
+
+
+@app.command("demo")
+@reports_errors
+def demo(
+    scale: Annotated[int, typer.Option(help="Customers in the generated world.")] = 2000,
+    seed: Annotated[int, typer.Option(help="World and fault seed.")] = 42,
+    faults: Annotated[str, typer.Option(help="Fault profile: none | flaky | hostile.")] = "none",
+) -> None:
+    """Start the simulators in-process, extract all four systems into staging, print the counts."""
+    from jobs.demo import run_demo
+
+    settings = CTX.settings()
+    _database_url()
+    result = asyncio.run(run_demo(settings, scale=scale, seed=seed, faults=faults))
+    table = Table("source", "entity", "staged records", title=f"staged in {settings.database_url}")
+    for source, entity, count in result.staged:
+        table.add_row(source, entity, f"{count:,}")
+    console.print(table)
+    console.print(f"rejected records: {result.rejected}", highlight=False)
+    _render_report(result.report)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

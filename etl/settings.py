@@ -62,7 +62,9 @@ class SourceSettings(BaseModel):
     rate_limit: float = Field(50.0, gt=0, description="requests per second")
     page_size: int = Field(100, ge=1, le=10_000)
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    max_attempts: int = Field(6, ge=1, le=50)
+    max_attempts: int = Field(8, ge=1, le=50)
+    backoff_initial: float = Field(0.5, ge=0, description="seconds before the first retry")
+    backoff_max: float = Field(30.0, ge=0, description="longest pause between retries")
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("base_url")

@@ -120,6 +120,7 @@ class ClientStore:
         assert self.world is not None  # members is empty without a world
         customer = self.world.customer(customer_id)
         spelled = spell(self.world.seed, customer, SYSTEM)
+        world_accounts = self.world.accounts_of(customer)
         accounts = tuple(
             AccountRow(
                 guid=ACCOUNT_GUID_BASE + account.id,
@@ -131,9 +132,9 @@ class ClientStore:
                 tariff_id=account.product_id,
                 blocked=account.blocked,
             )
-            for account in self.world.accounts_of(customer)
+            for account in world_accounts
         )
-        money = sum((account.balance for account in self.world.accounts_of(customer)), Decimal(0))
+        money = sum((account.balance for account in world_accounts), Decimal(0))
         return ClientRow(
             client_id=CLIENT_ID_BASE + customer_id,
             customer_id=customer_id,
@@ -289,7 +290,9 @@ class ClientStore:
                     row, self.accounts(row)[0].guid, "IP", f"100.{64 + (n >> 16 & 63)}.{n >> 8 & 255}.{n & 255}"
                 )
             else:
-                self._editable(row).money = self.money(row) + Decimal(r.randrange(-3000, 10_000)) / 100
+                # A non-zero correction, so every chosen client really changes.
+                delta = Decimal(r.randrange(1, 10_000)) / 100 * r.choice((1, -1))
+                self._editable(row).money = self.money(row) + delta
         return count
 
     def _renamed(self, row: ClientRow, draw: int) -> str:
@@ -315,3 +318,8 @@ class ClientStore:
         for kind in OBJECT_TYPES:
             for item_id in self.catalogue_ids(kind):
                 yield TruthRow(SYSTEM, "product", str(item_id), item_id)
+
+
+def _cgnat_address(n: int) -> str:
+    """The ``n``-th address of 100.64.0.0/10, where an operator moves re-addressed clients."""
+    return f"100.{64 + (n >> 16 & 63)}.{n >> 8 & 255}.{n & 255}"

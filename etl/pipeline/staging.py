@@ -1,0 +1,161 @@
+"""Staging writes: upsert a page of raw records by content hash, reject what cannot be stored.
+
+Every function here takes an open session and leaves the commit to the caller, so a
+page's rows and its stream checkpoint land in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from etl.db.staging import RejectedRecord, StagedRecord, StreamState
+
+
+@dataclass
+class StageCounts:
+    """Per-stream tallies for one run."""
+
+    records: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deleted: int = 0
+    pages: int = 0
+    calls: int = 0
+
+    def add(self, other: StageCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    source_id: str | None
+    payload: Any
+    reason: str
+
+
+def canonical_json(payload: Any) -> str:
+    """Stable text of a payload: sorted keys, no whitespace, real Unicode."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_hash(payload: Any) -> str:
+    """SHA-256 of the canonical JSON; raises ``ValueError`` on text that cannot be stored."""
+    text = canonical_json(payload)
+    if "\\u0000" in text or "\x00" in text:
+        raise ValueError("text contains a NUL character, which SQL text columns cannot store")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"undecodable text (unpaired surrogate at position {exc.start})") from None
+    return hashlib.sha256(data).hexdigest()
+
+
+async def stage_records(
+    session: AsyncSession,
+    *,
+    source: str,
+    entity: str,
+    run_id: str,
+    records: list[tuple[str, Any, str]],
+) -> StageCounts:
+    """Upsert ``(source_id, payload, hash)`` rows; the last duplicate of a source id in a page wins."""
+    counts = StageCounts()
+    latest = {source_id: (payload, digest) for source_id, payload, digest in records}
+    if not latest:
+        return counts
+    now = datetime.now(UTC)
+    existing = {
+        row.source_id: row
+        for row in await session.execute(
+            select(StagedRecord.id, StagedRecord.source_id, StagedRecord.content_hash, StagedRecord.deleted_at).where(
+                StagedRecord.source == source,
+                StagedRecord.entity == entity,
+                StagedRecord.source_id.in_(list(latest)),
+            )
+        )
+    }
+    new_rows, changed_rows, unchanged_ids = [], [], []
+    for source_id, (payload, digest) in latest.items():
+        row = existing.get(source_id)
+        if row is None:
+            new_rows.append(
+                {"source": source, "entity": entity, "source_id": source_id, "payload": payload,
+                 "content_hash": digest, "first_seen_run": run_id, "last_seen_run": run_id, "extracted_at": now}
+            )  # fmt: skip
+        elif row.content_hash != digest or row.deleted_at is not None:
+            changed_rows.append(
+                {"id": row.id, "payload": payload, "content_hash": digest, "last_seen_run": run_id,
+                 "extracted_at": now, "deleted_at": None}
+            )  # fmt: skip
+        else:
+            unchanged_ids.append(row.id)
+    if new_rows:
+        await session.execute(insert(StagedRecord), new_rows)
+    if changed_rows:
+        await session.execute(update(StagedRecord), changed_rows)
+    if unchanged_ids:
+        await session.execute(
+            update(StagedRecord).where(StagedRecord.id.in_(unchanged_ids)).values(last_seen_run=run_id)
+        )
+    counts.new, counts.changed, counts.unchanged = len(new_rows), len(changed_rows), len(unchanged_ids)
+    counts.records = len(records)
+    return counts
+
+
+async def reject_records(
+    session: AsyncSession, *, source: str, entity: str, run_id: str, rejections: list[Rejection]
+) -> None:
+    if not rejections:
+        return
+    now = datetime.now(UTC)
+    await session.execute(
+        insert(RejectedRecord),
+        [
+            {"run_id": run_id, "source": source, "entity": entity, "source_id": r.source_id,
+             "payload": _storable_text(r.payload), "reason": r.reason, "rejected_at": now}
+            for r in rejections
+        ],
+    )  # fmt: skip
+
+
+def _storable_text(payload: Any) -> str:
+    text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=True, default=repr)
+    # Keep the evidence even when it is not valid text: escape what a text column refuses.
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+async def mark_deleted(session: AsyncSession, *, source: str, entity: str, scan_runs: list[str]) -> int:
+    """After a complete full scan: rows no run of that scan saw are gone from the source."""
+    result = await session.execute(
+        update(StagedRecord)
+        .where(
+            StagedRecord.source == source,
+            StagedRecord.entity == entity,
+            StagedRecord.deleted_at.is_(None),
+            StagedRecord.last_seen_run.not_in(scan_runs),
+        )
+        .values(deleted_at=datetime.now(UTC))
+    )
+    return result.rowcount or 0
+
+
+async def load_state(session: AsyncSession, source: str, stream: str) -> dict[str, Any]:
+    row = await session.get(StreamState, (source, stream))
+    return dict(row.state) if row else {}
+
+
+async def save_state(session: AsyncSession, source: str, stream: str, state: dict[str, Any]) -> None:
+    await session.merge(StreamState(source=source, stream=stream, state=state, updated_at=datetime.now(UTC)))

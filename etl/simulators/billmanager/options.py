@@ -1,0 +1,75 @@
+"""Switches of the BILLmanager simulator.
+
+Every behaviour protocols.md tags [U] is a field here, labelled "[guess]", so a
+test or a scenario can flip it and see whether the ETL copes either way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+DEMO_CREDENTIALS: dict[str, str] = {"username": "admin", "password": "demo-billmgr-pass"}
+
+
+def _default_levels() -> dict[str, int]:
+    # [guess] COREmanager access levels; only their order matters to the simulator.
+    return {"admin": 28, "reseller": 24, "user": 16}
+
+
+def _default_projects() -> dict[int, str]:
+    return {1: "ISP Hosting Ltd", 2: "Partner Networks Ltd"}
+
+
+@dataclass
+class BillmanagerOptions:
+    """Credentials, [guess] choices and limits of one simulated BILLmanager.
+
+    Attributes marked [guess] encode behaviour no source confirmed:
+
+    - ``honour_paging`` [guess]: apply ``p_num``/``p_cnt`` (UI parameters) to API lists; False returns every row.
+    - ``default_page_size`` [guess]: rows per page when ``p_cnt`` is absent; None returns every row.
+    - ``single_elem_as_array`` [guess]: a one-row list is ``"elem": [{...}]``; False renders ``"elem": {...}``,
+      as an XML-to-JSON converter without list hints would.
+    - ``omit_empty_fields`` [guess]: a column with an empty value is left out of its ``elem``, as the XML
+      serializer does not emit empty nodes.
+    - ``auth_error_type`` [guess]: ``$type`` of bad credentials and of an expired or unknown session.
+    - ``access_error_type`` [guess]: ``$type`` of "not allowed" (su by a non-admin, admin-only function,
+      authinfo from a non-whitelisted address).
+    - ``denied_list_mode`` [guess]: what an admin-only list returns to a client login: ``"error"`` (an access
+      error) or ``"truncate"`` (the client's own rows only).
+    - ``unknown_func_error`` [guess]: ``($type, $object)`` of an unknown or disabled function.
+    - ``levels`` [guess]: the ``$level`` numbers of the admin, reseller and client logins.
+    - ``client_password`` [guess]: the password every seeded client login shares, so demos can log in as one.
+    """
+
+    username: str = DEMO_CREDENTIALS["username"]
+    password: str = DEMO_CREDENTIALS["password"]
+    reseller_username: str = "reseller"
+    reseller_password: str = "demo-reseller-pass"
+    reseller_project: int = 2
+    client_password: str = "demo-client-pass"
+    auth_keys: dict[str, str] = field(default_factory=dict)
+    session_ttl: float = 3600.0
+    clock: Callable[[], float] = time.time
+    authinfo_whitelist: tuple[str, ...] | None = None
+    honour_paging: bool = True
+    default_page_size: int | None = None
+    single_elem_as_array: bool = True
+    omit_empty_fields: bool = True
+    auth_error_type: str = "auth"
+    access_error_type: str = "access"
+    denied_list_mode: str = "error"
+    unknown_func_error: tuple[str, str] = ("missed", "func")
+    disabled_funcs: frozenset[str] = frozenset()
+    levels: dict[str, int] = field(default_factory=_default_levels)
+    projects: dict[int, str] = field(default_factory=_default_projects)
+    default_lang: str = "en"
+    languages: tuple[str, ...] = ("en", "ru")
+    currency: str = "EUR"
+    host: str = "https://billing.example:1500"
+
+    def __post_init__(self) -> None:
+        if self.denied_list_mode not in ("error", "truncate"):
+            raise ValueError(f"denied_list_mode must be 'error' or 'truncate', not {self.denied_list_mode!r}")
