@@ -62,14 +62,15 @@ def select_sources(settings: Settings, names: Sequence[str] = ()) -> list[Source
 
 
 async def extract_source(
-    engine,
+    engine: AsyncEngine,
     source: SourceSettings,
-    run_id: str,
+    report: ExtractReport,
     *,
     streams: Sequence[str],
     full: bool,
     progress: ProgressCallback | None,
-) -> list[StreamResult]:  # type: ignore[no-untyped-def]
+) -> list[StreamResult]:
+    """Run the wanted streams of one source; a fatal error stops this source only."""
     definition = REGISTRY[source.kind]
     wanted = [s for s in definition.streams if not streams or s.name in streams]
     results: list[StreamResult] = []
@@ -82,7 +83,7 @@ async def extract_source(
                 try:
                     for stream_class in wanted:
                         stream = stream_class(client, source)
-                        results.append(await _run_stream(engine, stream, source, run_id, full, progress))
+                        results.append(await _run_stream(engine, stream, source, report.run_id, full, progress))
                         if results[-1].fatal:
                             raise _SourceStopped(results[-1].error or "fatal error")
                 finally:
@@ -94,6 +95,8 @@ async def extract_source(
             results += [
                 StreamResult(source.name, s.name, status="failed", error=message) for s in wanted if s.name not in done
             ]
+    report.retries[source.name] = transport.stats.retries
+    report.requests[source.name] = transport.stats.requests
     return results
 
 

@@ -155,24 +155,40 @@ async def extract_stream(
         await save_state(session, source, stream.name, state)
     log.info("stream started", mode=scan["mode"], resumed=scan["id"] != run_id, cursor=scan["cursor"])
     window = max(1, stream.settings.concurrency)
-    async for _asked, page in _prefetch(_pages(stream, scan["cursor"], window), depth=window + 1):
-        good, bad = split_page(stream, page.records)
-        async with sessions() as session, session.begin():
-            counts = await stage_records(session, source=source, entity=stream.entity, run_id=run_id, records=good)
-            await reject_records(session, source=source, entity=stream.entity, run_id=run_id, rejections=bad)
-            counts.rejected, counts.pages, counts.calls = len(bad), 1, page.calls
-            counts.records += len(bad)
-            if page.watermark and not scan.get("next_watermark"):
-                scan["next_watermark"] = page.watermark
-            scan["cursor"] = page.next_cursor
-            if page.next_cursor is None:
-                counts.deleted = await _finish_scan(session, state, scan, source=source, entity=stream.entity)
-                result.complete = True
-            await save_state(session, source, stream.name, state)
-        result.counts.add(counts)
-        if progress:
-            progress(source, stream.name, result.counts)
+    async with contextlib.aclosing(_prefetch(_pages(stream, scan["cursor"], window), depth=window + 1)) as pages:
+        async for _asked, page in pages:
+            await _stage_page(sessions, stream, page, state, scan, result, source=source, run_id=run_id)
+            if progress:
+                progress(source, stream.name, result.counts)
     return result
+
+
+async def _stage_page(
+    sessions: Any,
+    stream: Stream,
+    page: Page,
+    state: dict[str, Any],
+    scan: dict[str, Any],
+    result: StreamResult,
+    *,
+    source: str,
+    run_id: str,
+) -> None:
+    """Stage one page and move the checkpoint past it, in one transaction."""
+    good, bad = split_page(stream, page.records)
+    async with sessions() as session, session.begin():
+        counts = await stage_records(session, source=source, entity=stream.entity, run_id=run_id, records=good)
+        await reject_records(session, source=source, entity=stream.entity, run_id=run_id, rejections=bad)
+        counts.rejected, counts.pages, counts.calls = len(bad), 1, page.calls
+        counts.records += len(bad)
+        if page.watermark and not scan.get("next_watermark"):
+            scan["next_watermark"] = page.watermark
+        scan["cursor"] = page.next_cursor
+        if page.next_cursor is None:
+            counts.deleted = await _finish_scan(session, state, scan, source=source, entity=stream.entity)
+            result.complete = True
+        await save_state(session, source, stream.name, state)
+    result.counts.add(counts)
 
 
 async def _finish_scan(session: Any, state: dict[str, Any], scan: dict[str, Any], *, source: str, entity: str) -> int:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
@@ -12,6 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from etl.simulators.faults import GENERIC_KINDS, FaultPlan, describe_fired, fault_middleware
+from etl.simulators.miclinik import MiclinikOptions
+from etl.simulators.mikrobill import SESSION_HEADER, Code
+from etl.simulators.serve import SYSTEM_BASE_PATHS, RunningSimulator, running_simulators, serve_forever
+from etl.simulators.world import SYSTEMS, World
 
 
 async def _items(request: web.Request) -> web.Response:
@@ -136,3 +144,280 @@ async def test_every_request_draws_each_generic_kind_once() -> None:
         reference.draw("latency")
     assert plan.choice(range(10**9)) == reference.choice(range(10**9))
     assert plan.fired == {}
+
+
+# -- the flaky profile against the real simulators ---------------------------
+
+REQUESTS = 1000
+REPLAYED = 300  # the replay compares a prefix: the whole file must stay under 20 s on one core
+SEED = 7
+LATENCY = 0.01
+SLOW_PAGE = 0.05
+
+
+@dataclass
+class Outcome:
+    """What a plain client saw for one request: status or exception class, the fault it reads as, the time it took."""
+
+    seen: str
+    kind: str | None
+    seconds: float
+
+
+def proxy_kind(response: aiohttp.ClientResponse, body: bytes) -> str | None:
+    """The generic fault a response reads as, judged only by what is on the wire."""
+    if response.content_type != "text/html" or b"<center>nginx</center>" not in body:
+        return None
+    if response.status == 429 and response.headers.get("Retry-After", "").isdigit():
+        return "proxy_429"
+    return "proxy_5xx" if response.status in (502, 503, 504) else None
+
+
+class Probe:
+    """A sequential client of one simulator: every ``send`` is exactly one HTTP request."""
+
+    def __init__(self, session: aiohttp.ClientSession, sim: RunningSimulator) -> None:
+        self.session = session
+        self.sim = sim
+
+    def request(self) -> tuple[str, str, dict[str, Any]]:
+        """Method, URL and request keyword arguments of the next request."""
+        raise NotImplementedError
+
+    def judge(self, response: aiohttp.ClientResponse, body: bytes) -> str | None:
+        """The system-specific fault this answer shows, if any; may update the probe's session state."""
+        raise NotImplementedError
+
+    async def send(self) -> Outcome:
+        """Send one request and classify what came back."""
+        method, url, kwargs = self.request()
+        started = time.perf_counter()
+        try:
+            async with self.session.request(method, url, **kwargs) as response:
+                body = await response.read()
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            return Outcome(type(exc).__name__, "reset", time.perf_counter() - started)
+        except aiohttp.ClientPayloadError as exc:
+            return Outcome(type(exc).__name__, "truncated", time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        kind = proxy_kind(response, body) or self.judge(response, body)
+        return Outcome(str(response.status), kind, seconds)
+
+
+class MiclinikProbe(Probe):
+    """Pages through products five at a time (pages 0-3) with the DOLAPIKEY header."""
+
+    page = -1
+
+    def request(self) -> tuple[str, str, dict[str, Any]]:
+        self.page = (self.page + 1) % 4
+        headers = {"DOLAPIKEY": self.sim.credentials["api_key"]}
+        return (
+            "GET",
+            f"{self.sim.base_url}/products",
+            {"params": {"limit": "5", "page": str(self.page)}, "headers": headers},
+        )
+
+    def judge(self, response: aiohttp.ClientResponse, body: bytes) -> str | None:
+        if response.status == 401:
+            return "revoked_key"
+        if response.status == 503 and b"Error when retrieve" in body:
+            return "db_error"
+        if response.status == 200 and b"must be enabled" in body:
+            return "not_active"
+        assert response.status == 200, body[:300]
+        return None
+
+
+class MikrobillProbe(Probe):
+    """Connects once, then reads two values of one client per batch call."""
+
+    token: str | None = None
+
+    def request(self) -> tuple[str, str, dict[str, Any]]:
+        if self.token is None:
+            keys = ("login", "password", "crypto_key_1", "crypto_key_2")
+            return "POST", f"{self.sim.base_url}/connect", {"json": {key: self.sim.credentials[key] for key in keys}}
+        args = [f"{self.client}.BillingInfo.Money", f"{self.client}.AutorizeInfo.Name"]
+        headers = {SESSION_HEADER: self.token}
+        return (
+            "POST",
+            f"{self.sim.base_url}/process",
+            {"json": {"path": "API.Client", "args": args}, "headers": headers},
+        )
+
+    def judge(self, response: aiohttp.ClientResponse, body: bytes) -> str | None:
+        assert response.status == 200, body[:300]
+        answer = json.loads(body)
+        if self.token is None:
+            if answer["code"] == 0:
+                self.token = answer["return"]
+            return "busy" if answer["code"] == Code.CORE_BUSY else None
+        if isinstance(answer, dict):
+            assert answer["code"] == Code.CORE_BUSY, answer
+            return "busy"
+        failed = [item for item in answer if item["code"] != 0]
+        assert all(item["code"] == Code.CORE_BUSY for item in failed), answer
+        return "partial_batch" if failed else None
+
+    @property
+    def client(self) -> str:
+        return next(row.source_id for row in self.sim.state.truth() if row.entity == "customer")
+
+
+class MicrobizzProbe(Probe):
+    """Sends an Echo plus one GetCustomerByID per envelope, so a partial batch is visible."""
+
+    def request(self) -> tuple[str, str, dict[str, Any]]:
+        creds = self.sim.credentials
+        envelope = {
+            "contract": int(creds["contract"]),
+            "apikey": creds["apikey"],
+            "username": creds["username"],
+            "password": creds["password"],
+            "commands": [{"command": "Echo", "text": "ping"}, {"command": "GetCustomerByID", "customerid": 1}],
+        }
+        return "POST", self.sim.base_url, {"data": {"json": json.dumps(envelope)}}
+
+    def judge(self, response: aiohttp.ClientResponse, body: bytes) -> str | None:
+        assert response.status == 200, body[:300]
+        answer = json.loads(body)
+        if answer["status"] == 0:
+            return "busy"
+        failed = [result for result in answer["results"] if result["status"] == 0]
+        return "partial_batch" if failed else None
+
+
+class BillmanagerProbe(Probe):
+    """Logs in with func=auth, then lists five accounts with auth=<sid>; logs in again when the session is gone."""
+
+    sid: str | None = None
+
+    def request(self) -> tuple[str, str, dict[str, Any]]:
+        creds = self.sim.credentials
+        if self.sid is None:
+            params = {"func": "auth", "out": "json", "username": creds["username"], "password": creds["password"]}
+        else:
+            params = {"func": "account", "out": "json", "auth": self.sid, "p_cnt": "5"}
+        return "GET", self.sim.base_url, {"params": params}
+
+    def judge(self, response: aiohttp.ClientResponse, body: bytes) -> str | None:
+        assert response.status == 200, body[:300]
+        doc = json.loads(body)["doc"]
+        if self.sid is None:
+            self.sid = doc["auth"]["$id"]
+            return None
+        if "error" in doc:
+            self.sid = None
+            return "session_expiry"
+        return None
+
+
+PROBES: dict[str, type[Probe]] = {
+    "miclinik": MiclinikProbe,
+    "mikrobill": MikrobillProbe,
+    "microbizz": MicrobizzProbe,
+    "billmanager": BillmanagerProbe,
+}
+
+
+SPECIFIC_SEEN = {
+    "miclinik": {"revoked_key", "db_error", "not_active"},
+    "mikrobill": {"busy", "partial_batch"},
+    "microbizz": {"busy", "partial_batch"},
+    "billmanager": {"session_expiry"},
+}
+
+
+async def observe(profile: str, seed: int, requests: int) -> tuple[dict[str, list[Outcome]], dict[str, FaultPlan]]:
+    """Run one sequential probe per simulator (the four side by side) and collect what each client saw."""
+    # Dolibarr sleeps a second before every 401 for a bad key; a revoked-key burst would cost a minute here.
+    options = {"miclinik": MiclinikOptions(bad_key_delay=0.0)}
+    world = World(SEED, 200)
+    async with running_simulators(
+        SYSTEMS, world=world, faults=profile, seed=seed, base_port=0, options=options
+    ) as running:
+        for sim in running:
+            sim.plan.latency_seconds, sim.plan.slow_page_seconds = LATENCY, SLOW_PAGE
+
+        async def drive(sim: RunningSimulator) -> list[Outcome]:
+            async with aiohttp.ClientSession() as session:
+                probe = PROBES[sim.system](session, sim)
+                return [await probe.send() for _ in range(requests)]
+
+        seen = await asyncio.gather(*(drive(sim) for sim in running))
+        return dict(zip(SYSTEMS, seen, strict=True)), running.plans
+
+
+def count(outcomes: list[Outcome], kind: str) -> int:
+    return sum(outcome.kind == kind for outcome in outcomes)
+
+
+async def test_flaky_profile_shows_every_fault_and_replays_it_under_the_same_seed() -> None:
+    """Under "flaky", 1,000 plain sequential requests per simulator see every fault kind, and the same seed replays them."""
+    first, plans = await observe("flaky", SEED, REQUESTS)
+    for system, outcomes in first.items():
+        plan = plans[system]
+        kinds = {outcome.kind for outcome in outcomes}
+        assert {"reset", "truncated", "proxy_5xx", "proxy_429"} <= kinds, (system, plan.describe())
+        assert SPECIFIC_SEEN[system] <= kinds, (system, plan.describe())
+        for kind in ("truncated", "proxy_5xx", "proxy_429"):
+            assert count(outcomes, kind) == plan.fired[kind], (system, kind)
+        assert 0 < count(outcomes, "reset") <= plan.fired["reset"]
+        assert plan.fired["slow_page"] >= 1 and plan.fired["latency"] >= 1, (system, plan.describe())
+        assert sum(outcome.seconds >= SLOW_PAGE for outcome in outcomes) >= plan.fired["slow_page"]
+        assert sum(outcome.seconds >= LATENCY for outcome in outcomes) >= plan.fired["latency"]
+        assert sum(outcome.kind is not None for outcome in outcomes) < REQUESTS * 0.15, system
+    second, _ = await observe("flaky", SEED, REPLAYED)
+    for system in SYSTEMS:
+        replay = [(outcome.seen, outcome.kind) for outcome in second[system]]
+        assert replay == [(outcome.seen, outcome.kind) for outcome in first[system][:REPLAYED]], system
+
+
+async def test_another_seed_gives_another_sequence() -> None:
+    """The fault sequence depends on the seed, so the replay check above is not comparing two constants."""
+    one, _ = await observe("flaky", SEED, 150)
+    other, _ = await observe("flaky", SEED + 100, 150)
+    for system in SYSTEMS:
+        assert [o.kind for o in one[system]] != [o.kind for o in other[system]], system
+
+
+async def test_profile_none_gives_no_faults() -> None:
+    """Under "none" every request succeeds and no fault is counted."""
+    seen, plans = await observe("none", SEED, 150)
+    for system, outcomes in seen.items():
+        assert all(outcome.kind is None and outcome.seen == "200" for outcome in outcomes), system
+        assert plans[system].fired == {}
+
+
+async def test_running_simulators_serve_each_system_at_its_base_url_behind_its_plan() -> None:
+    """Each system listens on its own port at the conventional base URL, with its live fault plan in front of the app."""
+    async with running_simulators(world=World(SEED, 50), base_port=0) as running, aiohttp.ClientSession() as session:
+        assert [sim.system for sim in running] == list(SYSTEMS)
+        assert len({sim.port for sim in running}) == 4
+        for sim in running:
+            assert sim.base_url == f"http://127.0.0.1:{sim.port}{SYSTEM_BASE_PATHS[sim.system]}"
+            assert (await PROBES[sim.system](session, sim).send()).kind is None
+            logged = len(sim.state.request_log)
+            assert logged == 1
+            sim.plan.rates["proxy_429"] = 1.0
+            assert (await PROBES[sim.system](session, sim).send()).kind == "proxy_429"
+            assert len(sim.state.request_log) == logged
+
+
+async def test_serve_forever_prints_the_table_and_stops() -> None:
+    """``etl simulate`` prints system, URL and credentials for every system and returns once told to stop."""
+    lines: list[str] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_forever(world=None, base_port=0, write=lines.append, stop=stop))
+    while not lines:
+        await asyncio.sleep(0.01)
+    table = lines[0].splitlines()
+    assert table[0].split() == ["system", "url", "credentials"]
+    for system, row in zip(SYSTEMS, table[2:], strict=True):
+        assert row.split()[0] == system
+        assert row.split()[1].startswith("http://127.0.0.1:") and row.split()[1].endswith(SYSTEM_BASE_PATHS[system])
+    assert "demo-dolibarr-key" in table[2] and "demo-billmgr-pass" in table[5]
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert lines[-1].splitlines() == [f"{system}: no faults fired" for system in SYSTEMS]

@@ -510,14 +510,22 @@ async def test_fault_partial_batch_fails_one_item_unapplied(start: Start) -> Non
 
 # -- state: counting, mutation, truth ----------------------------------------------------------
 async def test_state_call_count_and_request_log_per_process_call(start: Start) -> None:
-    """Every Process call counts once and is logged with its path, and batches with their item count."""
+    """Every Process call counts once and is logged with its path, a batch with its item count and args digest."""
     mb = await start()
     await mb.process("API.GetClients")
     await mb.process("API.Client", [f"{C1}.AutorizeInfo.Name", f"{C2}.AutorizeInfo.Name"])
+    await mb.process("API.Client", [f"{C1}.AutorizeInfo.Name", f"{C2}.AutorizeInfo.Accounts"])
+    await mb.process("API.Client", [f"{C1}.AutorizeInfo.Name", f"{C2}.AutorizeInfo.Name"])
     await mb.process("API.Nope")
-    assert mb.state.call_count == 3
-    logged = [(e["what"], e["items"]) for e in mb.state.request_log if e["path"] == "/process"]
-    assert logged == [("API.GetClients", None), ("API.Client", 2), ("API.Nope", None)]
+    assert mb.state.call_count == 5
+    calls = [e for e in mb.state.request_log if e["path"] == "/process"]
+    assert [(e["what"], e["items"]) for e in calls] == [
+        ("API.GetClients", None),
+        *[("API.Client", 2)] * 3,
+        ("API.Nope", None),
+    ]
+    digests = [e["args_digest"] for e in calls[1:4]]
+    assert digests[0] == digests[2] != digests[1]
 
 
 async def test_state_mutate_changes_that_fraction_without_timestamps(start: Start) -> None:

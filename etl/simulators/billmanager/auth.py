@@ -42,6 +42,7 @@ class Sessions:
         self._open: dict[str, Session] = {}
 
     def open(self, principal: Principal) -> str:
+        """Start a session and return its sid."""
         sid = secrets.token_hex(12)
         self._open[sid] = Session(principal, self._clock())
         return sid
@@ -59,6 +60,7 @@ class Sessions:
         return session.principal
 
     def drop(self, sid: str) -> None:
+        """End a session (logout, or the session_expiry fault)."""
         self._open.pop(sid, None)
 
     def __len__(self) -> int:

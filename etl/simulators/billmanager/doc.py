@@ -41,6 +41,7 @@ class Node:
         return child
 
     def find(self, tag: str) -> Node | None:
+        """The first child called ``tag``."""
         return next((child for child in self.children if child.tag == tag), None)
 
 
@@ -162,6 +163,7 @@ def to_text(doc: Node) -> str:
     elems = [child for child in doc.children if child.tag == "elem"]
     if elems:
         return "".join(" ".join(f"{c.tag}={c.text or ''}" for c in elem.children) + "\n" for elem in elems)
-    if doc.find("ok") is not None and len(doc.children) == 1:
+    fields = [child for child in doc.children if child.tag not in ("tparams", "slist")]
+    if [child.tag for child in fields] == ["ok"]:
         return "OK\n"
-    return "".join(f"{c.tag}={c.text or ''}\n" for c in doc.children if c.tag not in ("tparams", "slist"))
+    return "".join(f"{c.tag}={c.text or ''}\n" for c in fields)

@@ -127,14 +127,17 @@ def money(amount: Decimal, currency: str) -> str:
 
 
 def minute(moment: datetime) -> str:
+    """``2024-05-01 10:00`` (UTC), as ``tz_registration_date`` shows."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def day(moment: datetime) -> str:
+    """``2024-05-01``, as service and payment dates show."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d")
 
 
 def stamp(moment: datetime) -> str:
+    """``2024-05-01 10:00:00`` (UTC): the [guess] ``changedate`` column every row carries."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 

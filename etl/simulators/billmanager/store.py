@@ -18,14 +18,26 @@ starts in about the time ``world.members`` takes.
 
 from __future__ import annotations
 
+import re
 from array import array
+from bisect import bisect_left
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 
 from etl.simulators.billmanager.options import BillmanagerOptions
-from etl.simulators.billmanager.rows import PAYMETHOD_BY_METHOD, Client, Item, Login, Payment, Plan, pool_ip
-from etl.simulators.billmanager.tables import OwnedTable, Table
+from etl.simulators.billmanager.rows import (
+    PAYMETHOD_BY_METHOD,
+    BasketEntry,
+    Client,
+    Item,
+    Login,
+    Payment,
+    Plan,
+    pool_ip,
+)
+from etl.simulators.billmanager.tables import Baskets, OwnedTable, Table
 from etl.simulators.noise import spell
 from etl.simulators.world import EPOCH, Customer, Product, World
 
@@ -56,10 +68,12 @@ class Store:
         self.members: array = world.members(SYSTEM) if world is not None else array("l")
         self.clients: Table[Client] = Table(len(self.members), self._client)
         self.users: Table[Login] = Table(len(self.members) + 1, self._login)
+        self.baskets = Baskets(BasketEntry)
         self.ip_sequence = 0
         self._login_index: dict[str, int] | None = None
 
     def now(self) -> datetime:
+        """The injectable clock as an aware UTC datetime."""
         return datetime.fromtimestamp(self.options.clock(), UTC)
 
     # -- clients and logins ----------------------------------------------
@@ -98,8 +112,18 @@ class Store:
 
     def _login(self, user_id: int) -> Login:
         if user_id == 1:
-            return Login(1, 0, self.options.username, "admin@billing.example", "Administrator", "", "admin",
-                         self.options.password, EPOCH, EPOCH)  # fmt: skip
+            return Login(
+                1,
+                0,
+                self.options.username,
+                "admin@billing.example",
+                "Administrator",
+                "",
+                "admin",
+                self.options.password,
+                EPOCH,
+                EPOCH,
+            )
         client_id = user_id - 1
         customer = self.customer_of(client_id)
         spelled = spell(self.seed, customer, SYSTEM)
@@ -117,7 +141,32 @@ class Store:
         )
 
     def login_by_name(self, name: str) -> Login | None:
-        """The login called ``name`` (case-insensitive); indexes every login on first use."""
+        """The login called ``name`` (case-insensitive).
+
+        Seeded logins are e-mails carrying the customer number, so the few logins those digits
+        point at are tried first; only when none of them matches is every login indexed.
+        """
+        key = name.strip().lower()
+        if self._login_index is None:
+            for user_id in self._likely_logins(key):
+                login = self.users.get(user_id)
+                if login is not None and login.name.lower() == key:
+                    return login
+            self._build_login_index()
+        assert self._login_index is not None
+        user_id = self._login_index.get(key)
+        return None if user_id is None else self.users.get(user_id)
+
+    def _likely_logins(self, key: str) -> Iterator[int]:
+        yield from (user_id for user_id, login in self.users.created.items() if login.name.lower() == key)
+        for digits in re.findall(r"\d+", key):
+            number = int(digits)
+            position = bisect_left(self.members, number)
+            if position < len(self.members) and self.members[position] == number:
+                yield position + 2  # the login of the client holding that customer
+            yield number + 1  # ``client<id>``, the login of a client without an e-mail
+
+    def _build_login_index(self) -> None:
         if self._login_index is None:
             index: dict[str, int] = {}
             for user_id in self.users.ids():
@@ -125,8 +174,6 @@ class Store:
                 assert login is not None
                 index[login.name.lower()] = user_id
             self._login_index = index
-        user_id = self._login_index.get(name.strip().lower())
-        return None if user_id is None else self.users.get(user_id)
 
     def save_login(self, user_id: int | None, **fields: object) -> Login:
         """Create (``user_id`` None) or update a login, keeping the name index current."""
@@ -145,20 +192,24 @@ class Store:
             self._login_index[login.name.lower()] = login.id
         return login
 
-    def delete_login(self, user_id: int) -> None:
-        login = self.users.get(user_id)
-        if login is not None and self.users.delete(user_id) and self._login_index is not None:
-            self._login_index.pop(login.name.lower(), None)
-
-    def create_client(self, name: str, email: str, phone: str, country: str, project: int) -> Client:
+    def create_client(
+        self, name: str, email: str, phone: str, country: str, project: int, password: str | None = None
+    ) -> Client:
         """A new client and, when it has an e-mail, its login (the e-mail is the login, as in the panel)."""
         now = self.now()
         client = self.clients.add(
             lambda new_id: Client(new_id, 0, name, email, phone, country, project, Decimal(0), 1, now, now)
         )
         if email.strip():
-            self.save_login(None, account_id=client.id, name=login_name(email, client.id), email=email,
-                            realname=name, phone=phone)  # fmt: skip
+            self.save_login(
+                None,
+                account_id=client.id,
+                name=login_name(email, client.id),
+                email=email,
+                realname=name,
+                phone=phone,
+                password=password or self.options.client_password,
+            )
         return client
 
     @cached_property
@@ -178,20 +229,31 @@ class Store:
 
     @cached_property
     def plan_of_product(self) -> dict[int, int]:
+        """World product id -> pricelist id."""
         return {product.id: index + 1 for index, product in enumerate(self.catalogue)}
 
     @cached_property
     def plans(self) -> Table[Plan]:
+        """The ``pricelist`` table."""
         return Table(len(self.catalogue), self._plan)
 
     def _plan(self, plan_id: int) -> Plan:
         product = self.catalogue[plan_id - 1]
-        return Plan(plan_id, product.id, product.label, product.price, product.currency,
-                    ITEMTYPE_OF_KIND[product.kind], product.created_at, product.created_at)  # fmt: skip
+        return Plan(
+            plan_id,
+            product.id,
+            product.label,
+            product.price,
+            product.currency,
+            ITEMTYPE_OF_KIND[product.kind],
+            product.created_at,
+            product.created_at,
+        )
 
     # -- payments --------------------------------------------------------
     @cached_property
     def payments(self) -> OwnedTable[Payment]:
+        """The ``payment`` table, indexed on first use (status, creation time and world id per row)."""
         start, status, created, true = array("l", [0]), array("b"), array("q"), array("q")
         if self.world is not None:
             for customer_id in self.members:
@@ -226,6 +288,7 @@ class Store:
 
     @cached_property
     def vds(self) -> OwnedTable[Item]:
+        """The ``vds`` table: one service per world ISP account, indexed on first use."""
         start, true = array("l", [0]), array("q")
         if self.world is not None:
             for customer_id in self.members:
@@ -255,6 +318,7 @@ class Store:
 
     @cached_property
     def soft(self) -> OwnedTable[Item]:
+        """The ``soft`` table: one service per service-kind order line, indexed on first use."""
         start, order_n, line_k, true = array("l", [0]), array("b"), array("b"), array("q")
         if self.world is not None:
             for customer_id in self.members:
@@ -298,23 +362,24 @@ class Store:
         ip = self.next_ip() if itemtype == "vds" else ""
         return self.items(itemtype).add(
             lambda new_id: Item(
-                new_id,
-                itemtype,
-                client_id,
-                plan_id,
-                f"{itemtype}{new_id}",
-                f"{itemtype}{new_id}.{itemtype}.example" if itemtype == "vds" else "",
-                ip,
-                2,
-                period,
-                now,
-                now + timedelta(days=30 * period),
-                now,
-                0,
-            )  # fmt: skip
+                id=new_id,
+                itemtype=itemtype,
+                account_id=client_id,
+                pricelist_id=plan_id,
+                name=f"{itemtype}{new_id}",
+                domain=f"{itemtype}{new_id}.{itemtype}.example" if itemtype == "vds" else "",
+                ip=ip,
+                status=2,
+                period=period,
+                created_at=now,
+                expire_at=now + timedelta(days=30 * period),
+                changed_at=now,
+                true_id=0,
+            )
         )
 
     def next_ip(self) -> str:
+        """The next unused address of the simulator's own pool."""
         self.ip_sequence += 1
         return pool_ip(self.ip_sequence)
 

@@ -28,6 +28,7 @@ class Table(Generic[R]):
         self.next_id = base_count + 1
 
     def exists(self, row_id: int) -> bool:
+        """Whether the row is live (created, or a world row not deleted)."""
         if row_id in self.created:
             return True
         return 1 <= row_id <= self.base_count and row_id not in self.deleted
@@ -52,6 +53,7 @@ class Table(Generic[R]):
         return [*base, *sorted(self.created)]
 
     def update(self, row_id: int, **fields: Any) -> None:
+        """Change fields of a live row (an overlay over a world row)."""
         if row_id in self.created:
             self.created[row_id] = replace(self.created[row_id], **fields)  # type: ignore[type-var]
         else:
@@ -109,3 +111,42 @@ class OwnedTable(Table[R]):
             ids = [row_id for row_id in range(first, last + 1) if row_id not in self.deleted]
         ids += [row_id for row_id, row in sorted(self.created.items()) if row.account_id == client_id]  # type: ignore[attr-defined]
         return ids
+
+
+class Baskets:
+    """Open carts: the entries each client added with ``<type>.order.param`` and has not checked out."""
+
+    def __init__(self, entry_type: Callable[..., Any]) -> None:
+        self._entry_type = entry_type
+        self.entries: dict[int, list[Any]] = {}
+        self.open_cart: dict[int, int] = {}
+        self._entry_sequence = 0
+        self._cart_sequence = 0
+
+    def add(self, account_id: int, itemtype: str, pricelist_id: int, period: int) -> Any:
+        """Put an order in the client's cart, opening a cart (with a new cart id) if none is open."""
+        if account_id not in self.open_cart:
+            self._cart_sequence += 1
+            self.open_cart[account_id] = self._cart_sequence
+        self._entry_sequence += 1
+        entry = self._entry_type(
+            self._entry_sequence, self.open_cart[account_id], account_id, itemtype, pricelist_id, period
+        )
+        self.entries.setdefault(account_id, []).append(entry)
+        return entry
+
+    def of(self, account_id: int) -> list[Any]:
+        """The entries of a client's open cart."""
+        return list(self.entries.get(account_id, ()))
+
+    def remove(self, account_id: int, entry_id: int) -> bool:
+        """Drop one entry from a client's cart; False when it was not there."""
+        kept = [entry for entry in self.entries.get(account_id, ()) if entry.id != entry_id]
+        removed = len(kept) != len(self.entries.get(account_id, ()))
+        self.entries[account_id] = kept
+        return removed
+
+    def take(self, account_id: int) -> list[Any]:
+        """Check out: empty and close the client's cart, returning what was in it."""
+        self.open_cart.pop(account_id, None)
+        return self.entries.pop(account_id, [])

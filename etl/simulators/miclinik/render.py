@@ -30,17 +30,12 @@ class Template:
         obj = {key: value for key, value in shape.items() if key not in drop} | append
         text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
         text = text.replace("{", "{{").replace("}", "}}")
-        self.names: list[str] = []
-
-        def slot(match: re.Match[str]) -> str:
-            self.names.append(match.group(1))
-            return "{}"
-
-        self.format = _SLOT.sub(slot, text).format
+        self.names = frozenset(_SLOT.findall(text))
+        self.format_map = _SLOT.sub(r"{\1}", text).format_map
 
     def render(self, values: Mapping[str, str]) -> str:
         """The object's JSON text."""
-        return self.format(*[values[name] for name in self.names])
+        return self.format_map(values)
 
 
 def s(value: str | None) -> str:
@@ -108,8 +103,8 @@ class Renderer:
         if after_update:
             values |= _multiprices(row, ttc) | {"level": "0", "duration": '"0"', "units": '"0"'}
         else:
-            values |= _NO_MULTIPRICES | {"level": "null", "duration": '""'}
-            values["units"] = "0" if row.weight_units is None else f'"{row.weight_units}"'
+            # [guess] Product::fetch turns the units into 0 whether the column holds NULL or 0
+            values |= _NO_MULTIPRICES | {"level": "null", "duration": '""', "units": "0"}
         return self.product.render(values)
 
     # -- third parties -------------------------------------------------------

@@ -26,19 +26,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from etl.simulators.miclinik import sqlvalues
-
 _PHP_WS = " \t\n\r\0\x0b"
 _PHP_INT_MAX = 2**63 - 1
 _OPERATORS = {"NOTLIKE": "NOT LIKE", "ISNOT": "IS NOT", "NOTIN": "NOT IN", "!=": "<>"}
 COMPARISONS = frozenset({"=", "<>", "<", ">", "<=", ">=", "<=>"})
 SQL_OPERATORS = COMPARISONS | {"LIKE", "NOT LIKE", "IN", "NOT IN", "IS", "IS NOT"}
 IS_TARGETS = frozenset({"NULL", "TRUE", "FALSE", "UNKNOWN"})
-_RESERVED = frozenset(
+# Words MySQL cannot read as a bare column name: an unquoted value spelling one is a syntax error.
+_RESERVED_WORDS = (
     "ADD ALL ALTER AND AS ASC BETWEEN BINARY BY CASE COLLATE CREATE CROSS DELETE DESC DISTINCT DIV DROP "
     "ELSE EXISTS FROM GROUP HAVING IN INNER INSERT INTERVAL INTO IS JOIN LEFT LIKE LIMIT MOD NOT ON OR "
-    "ORDER REGEXP RIGHT RLIKE SELECT SET TABLE THEN UNION UPDATE USING WHEN WHERE WITH XOR".split()
+    "ORDER REGEXP RIGHT RLIKE SELECT SET TABLE THEN UNION UPDATE USING WHEN WHERE WITH XOR"
 )
+_RESERVED = frozenset(_RESERVED_WORDS.split())
 _DIGITS = re.compile(r"[0-9]+")
 _PHP_NUMERIC = re.compile(r"[ \t\n\r\v\f]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[ \t\n\r\v\f]*")
 _PHP_FLOAT_PREFIX = re.compile(r"[ \t\n\r\v\f]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
@@ -139,7 +139,7 @@ def _new_scalar(value: str, env: Env) -> Operand | str:
     if re.fullmatch("null", value, re.I | re.A):
         return "NULL"
     if _DIGITS.fullmatch(value):
-        return Const(min(int(value), _PHP_INT_MAX))
+        return Const(_php_int(value))
     numeric = _PHP_NUMERIC.fullmatch(value)
     if numeric:
         return _php_float(float(numeric.group(1)), "new", env)
@@ -162,7 +162,7 @@ def _new_list_item(part: str, grammar: str, env: Env) -> Operand | str:
     if quoted:
         return Const(_in_quotes(_sanitize(quoted.group(1), quote_mode=2), grammar, env))
     if _DIGITS.fullmatch(part):
-        return Const(min(int(part), _PHP_INT_MAX))
+        return Const(_php_int(part))
     numeric = _PHP_NUMERIC.fullmatch(part)
     if numeric:
         return _php_float(float(numeric.group(1)), grammar, env)
@@ -209,6 +209,12 @@ def _idate(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _php_int(digits: str) -> int:
+    """``(int)`` of a digit string: PHP saturates at PHP_INT_MAX."""
+    digits = digits.lstrip("0") or "0"
+    return _PHP_INT_MAX if len(digits) > 19 else min(int(digits), _PHP_INT_MAX)
+
+
 def _php_float(number: float, grammar: str, env: Env) -> Operand | str:
     """A PHP float concatenated into SQL: shortest repr; INF/NAN print as words MySQL reads as columns."""
     if not math.isfinite(number):
@@ -218,9 +224,11 @@ def _php_float(number: float, grammar: str, env: Env) -> Operand | str:
 
 
 def _number(text: str) -> Const:
-    if _DIGITS.fullmatch(text.lstrip("+-")):
+    if "e" in text.lower():
+        return Const(float(text))
+    if _DIGITS.fullmatch(text.lstrip("+-")) and len(text) < 19:
         return Const(int(text))
-    return Const(float(text)) if "e" in text.lower() else Const(Decimal(text))
+    return Const(Decimal(text))  # MySQL reads long integer literals as DECIMAL
 
 
 def _word(word: str, grammar: str, env: Env, *, is_target: bool) -> Operand | str:
@@ -251,8 +259,3 @@ def _left_operand(text: str, grammar: str, env: Env) -> Operand:
     if "__NOW__" in text or any(not p or _DIGITS.fullmatch(p) or not _WORD.fullmatch(p) for p in parts):
         raise ForgedSqlError(text)
     return Column(".".join([*parts[:-1], parts[-1].lower()]))
-
-
-def literal_of(value: object) -> sqlvalues.Literal:
-    """A prepared comparison side for ``value``."""
-    return sqlvalues.Literal(value)

@@ -21,6 +21,7 @@ Row values are DB-column-shaped Python values: ``None`` (NULL), ``int``/``bool``
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import unicodedata
@@ -82,7 +83,9 @@ def normalise(value: object) -> object:
         return "".join((value,))
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(UTC)
+            # Within hours of year 1 or 9999 the conversion overflows: keep the wall-clock time then.
+            with contextlib.suppress(OverflowError):
+                value = value.astimezone(UTC)
         return datetime(*value.timetuple()[:6], value.microsecond)
     if isinstance(value, date):
         return date(value.year, value.month, value.day)
@@ -136,14 +139,17 @@ def _sign(a: object, b: object) -> int:
 
 def _numcmp(a: Number, b: Number) -> int:
     if type(a) is float or type(b) is float:
-        return _sign(float(a), float(b))
+        try:
+            return _sign(float(a), float(b))
+        except OverflowError:  # an integer beyond double range: compare exactly instead
+            return _sign(Decimal(a), Decimal(b))
     return _sign(a, b)
 
 
 class Literal:
     """One side of a comparison, with every conversion MySQL might need computed once."""
 
-    __slots__ = ("dt", "dtnum", "dbl", "key", "kind", "num", "value")
+    __slots__ = ("dbl", "dt", "dtnum", "key", "kind", "num", "value")
 
     def __init__(self, value: object) -> None:
         value = normalise(value)
@@ -168,7 +174,10 @@ class Literal:
         else:
             self.kind = "n"
             self.num = value  # type: ignore[assignment]
-            self.dbl = float(value)  # type: ignore[arg-type]
+            try:
+                self.dbl = float(value)  # type: ignore[arg-type]
+            except OverflowError:
+                self.dbl = math.inf if value > 0 else -math.inf  # type: ignore[operator]
 
 
 def _exact_number(text: str) -> Number | None:
@@ -195,7 +204,7 @@ def compare(value: object, lit: Literal) -> int | None:
         if kind == "n":
             return _numcmp(value, lit.num)  # type: ignore[arg-type]
         if kind == "s":
-            return _numcmp(value, lit.num) if lit.num is not None else _sign(float(value), lit.dbl)  # type: ignore
+            return _numcmp(value, lit.num if lit.num is not None else lit.dbl)  # type: ignore[arg-type]
         return _numcmp(value, lit.dtnum)  # type: ignore[arg-type]
     if tv is datetime or tv is date:
         if tv is datetime and value.tzinfo is not None:  # type: ignore[union-attr]
@@ -205,6 +214,14 @@ def compare(value: object, lit: Literal) -> int | None:
         return None if lit.dt is None else _sign(as_datetime(value), lit.dt)  # type: ignore[arg-type]
     normal = normalise(value)
     return None if normal is None or type(normal) is tv else compare(normal, lit)
+
+
+def compare_text(value: object, lit: Literal) -> int | None:
+    """:func:`compare` for a column declared as text: a string literal compares under the collation only."""
+    text = as_text(value)
+    if text is None or not lit.kind:
+        return None
+    return _sign(fold(text).rstrip(" "), lit.key) if lit.kind == "s" else _compare_text(text, lit)
 
 
 def _compare_text(value: str, lit: Literal) -> int | None:
@@ -236,7 +253,8 @@ def like_matcher(pattern: str) -> Callable[[object], bool | None]:
             i += 1
             parts.append(re.escape(fold(pattern[i])))
         elif char == "%":
-            parts.append(".*")
+            if not parts or parts[-1] != ".*":  # runs of % would only slow the regex down
+                parts.append(".*")
         elif char == "_":
             parts.append(".")
         else:

@@ -51,11 +51,17 @@ class MicrobizzState:
         self.prices: dict[int, dict[int, int]] = {}
         self.request_log: list[dict[str, Any]] = []
         self.call_count = 0
+        self._last_moment = 0
         self.secret = hashlib.blake2b(f"microbizz-resume|{self.seed}|{options.contract}".encode()).digest()[:16]
 
     def now(self) -> int:
-        """The server clock, in microseconds since 1970 UTC."""
-        return to_micros(self.options.clock())
+        """The server clock in microseconds since 1970 UTC, strictly increasing from call to call.
+
+        Receipts and writes are thereby totally ordered even under a clock a test holds
+        still: a write made after a sequence began is always after that sequence's snapshot.
+        """
+        self._last_moment = max(to_micros(self.options.clock()), self._last_moment + 1)
+        return self._last_moment
 
     def mutate(self, fraction: float, seed: int) -> int:
         """Edit ``fraction`` of each table's records as a user would; returns how many changed.

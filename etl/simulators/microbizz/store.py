@@ -141,8 +141,8 @@ class Table:
         keys = []
         for record_id, moments in self.history.items():
             before = bisect_left(moments, snapshot)
-            if before and moments[before - 1] >= since:
-                keys.append((moments[before - 1], record_id))
+            if moments[-1] >= since:
+                keys.append((moments[-1], record_id))
         keys.sort()
         self._overlay_cache = (cache_key, keys)
         return keys

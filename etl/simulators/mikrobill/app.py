@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -98,6 +99,13 @@ def _bad_request(reason: str) -> web.Response:
     return _envelope(ProcessError(Code.BAD_REQUEST, reason).envelope(), status=400)
 
 
+def _digest(args: Any) -> str | None:
+    """A short fingerprint of the arguments, so a log reader can tell two batches on one base path apart."""
+    if args is None:
+        return None
+    return hashlib.blake2b(json.dumps(args, sort_keys=True).encode(), digest_size=8).hexdigest()
+
+
 async def _body(request: web.Request) -> dict[str, Any] | None:
     try:
         body = await request.json()
@@ -128,7 +136,14 @@ async def process(request: web.Request) -> web.Response:
     state.call_count += 1
     body = await _body(request)
     path = body.get("path") if body else None
-    entry: dict[str, Any] = {"method": request.method, "path": request.path, "what": path, "items": None}
+    args = body.get("args") if body else None
+    entry: dict[str, Any] = {
+        "method": request.method,
+        "path": request.path,
+        "what": path,
+        "items": None,
+        "args_digest": _digest(args),
+    }
     state.request_log.append(entry)
     if state.options.core_latency_seconds:
         await asyncio.sleep(state.options.core_latency_seconds)
@@ -143,7 +158,7 @@ async def process(request: web.Request) -> web.Response:
         # The third-party client ends its session with Process("DISCONNECT") [C-code3p].
         state.sessions.pop(token, None)
         return _envelope({"return": "OK", "code": 0})
-    result = state.processor.process(path, body.get("args"))
+    result = state.processor.process(path, args)
     if isinstance(result, list):
         entry["items"] = len(result)
     return _envelope(result)

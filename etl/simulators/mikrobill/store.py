@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
@@ -71,9 +71,7 @@ class ClientRow:
     """A client as the world renders it, before any edit."""
 
     client_id: int
-    customer_id: int
-    locale: str
-    is_company: bool
+    customer: Customer
     name: str
     money: Decimal
     interface: str
@@ -137,9 +135,7 @@ class ClientStore:
         money = sum((account.balance for account in world_accounts), Decimal(0))
         return ClientRow(
             client_id=CLIENT_ID_BASE + customer_id,
-            customer_id=customer_id,
-            locale=customer.locale,
-            is_company=customer.is_company,
+            customer=customer,
             name=spelled.display_name,
             money=money.quantize(CENT),
             interface=INTERFACES[customer_id % len(INTERFACES)],
@@ -228,16 +224,16 @@ class ClientStore:
         return account
 
     # -- money log -----------------------------------------------------------
-    def payments(self, row: ClientRow) -> list[dict[str, object]]:
+    def payments(self, row: ClientRow, render_id: Callable[[int], int | str] = int) -> list[dict[str, object]]:
         """The client's ``moneys`` rows, oldest first; ``actball`` ends at the current balance."""
         assert self.world is not None
-        payments = sorted(self.world.payments_of(self._customer(row)), key=lambda p: (p.created_at, p.id))
+        payments = sorted(self.world.payments_of(row.customer), key=lambda p: (p.created_at, p.id))
         balance_after = self.money(row)
         rows: list[dict[str, object]] = []
         for payment in reversed(payments):
             rows.append(
                 {
-                    "user_name": row.client_id,
+                    "user_name": render_id(row.client_id),
                     "moneytime": int(payment.created_at.timestamp() * 1000),
                     "cash": f"{payment.amount:.2f}",
                     "cash_name": payment.currency,
@@ -252,10 +248,6 @@ class ClientStore:
             balance_after -= payment.amount
         rows.reverse()
         return rows
-
-    def _customer(self, row: ClientRow) -> Customer:
-        assert self.world is not None
-        return self.world.customer(row.customer_id)
 
     # -- catalogue ([guess] paths) -------------------------------------------
     def catalogue_ids(self, kind: str) -> list[int]:
@@ -285,10 +277,7 @@ class ClientStore:
                 self.set_name(row, self._renamed(row, r.randrange(1 << 30)))
             elif edit == 1 and self.accounts(row):
                 self._readdressed += 1
-                n = self._readdressed
-                self.set_account_field(
-                    row, self.accounts(row)[0].guid, "IP", f"100.{64 + (n >> 16 & 63)}.{n >> 8 & 255}.{n & 255}"
-                )
+                self.set_account_field(row, self.accounts(row)[0].guid, "IP", _cgnat_address(self._readdressed))
             else:
                 # A non-zero correction, so every chosen client really changes.
                 delta = Decimal(r.randrange(1, 10_000)) / 100 * r.choice((1, -1))
@@ -298,10 +287,10 @@ class ClientStore:
     def _renamed(self, row: ClientRow, draw: int) -> str:
         """A person takes another last name; a company's name gets retyped in another case."""
         current = self.name(row)
-        if row.is_company:
+        if row.customer.is_company:
             return current.title() if current.isupper() else current.upper()
         first = current.split(" ", 1)[0]
-        choices = [last for last in names.LAST[row.locale] if last not in current]
+        choices = [last for last in names.LAST[row.customer.locale] if last not in current]
         last = choices[draw % len(choices)]
         return f"{first} {names.transliterate(last) if first.isascii() else last}"
 
@@ -310,10 +299,10 @@ class ClientStore:
         for client_id in self.client_ids():
             row = self.find(client_id)
             assert row is not None
-            yield TruthRow(SYSTEM, "customer", str(client_id), row.customer_id)
+            yield TruthRow(SYSTEM, "customer", str(client_id), row.customer.id)
             for account in self.accounts(row):
                 yield TruthRow(SYSTEM, "account", str(account.guid), account.account_id)
-            for payment in self.world.payments_of(self._customer(row)) if self.world else ():
+            for payment in self.world.payments_of(row.customer) if self.world else ():
                 yield TruthRow(SYSTEM, "payment", str(payment.id), payment.id)
         for kind in OBJECT_TYPES:
             for item_id in self.catalogue_ids(kind):

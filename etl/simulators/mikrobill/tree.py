@@ -140,7 +140,7 @@ CLIENT_PROPS: dict[tuple[str, ...], Prop] = {
     ("StatusInfo", "BlockReason"): Prop(lambda p, row: p.store.block_reason(row)),
     ("StatusInfo", "CurrentSpeedLimitIn"): Prop(lambda p, row: p.store.speed_limit_in(row)),
     ("StatusInfo", "Blocked"): Prop(lambda p, row: p.store.block_reason(row) != -1),
-    ("Payments",): Prop(lambda p, row: p.payments(row)),
+    ("Payments",): Prop(lambda p, row: p.store.payments(row, p.options.render_id)),
 }
 # Account leaves: API name -> validator for writes (None = read-only).
 ACCOUNT_WRITES: dict[str, Callable[[Any], str] | None] = {
@@ -268,7 +268,7 @@ class Processor:
             raise ProcessError(Code.READ_ONLY, f"property is read-only: {path}")
         return {"Name": item.label, "Price": f"{item.price:.2f}", "Type": OBJECT_TYPES[kind]}[name]
 
-    def _api_function(self, name: str, args: Any) -> list[int | str] | list[int]:
+    def _api_function(self, name: str, args: Any) -> list[int | str]:
         if name == "GetClients":
             if args is None:
                 return [self.options.render_id(client_id) for client_id in self.store.client_ids()]
@@ -277,11 +277,4 @@ class Processor:
             raise ProcessError(Code.BAD_ARGUMENT, "GetClients takes no argument or a login")
         if args is not None:
             raise ProcessError(Code.BAD_ARGUMENT, f"{name} takes no argument")
-        return self.store.catalogue_ids("tariff" if name == "GetTariffs" else "service")
-
-    def payments(self, row: ClientRow) -> list[dict[str, Any]]:
-        """The client's money log with ids in this installation's JSON type."""
-        rows = self.store.payments(row)
-        for payment in rows:
-            payment["user_name"] = self.options.render_id(row.client_id)
-        return rows
+        return list(self.store.catalogue_ids("tariff" if name == "GetTariffs" else "service"))

@@ -41,7 +41,7 @@ class MiclinikClient(SourceClient):
     def __init__(self, settings: SourceSettings, transport: HttpTransport) -> None:
         super().__init__(settings, transport)
         self.api_key = settings.secret("api_key")
-        self.auth_confirmations = int(settings.options.get("auth_confirmations", 3))
+        self.auth_confirmations = int(settings.options.get("auth_confirmations", 6))
         self.server_now: datetime | None = None
 
     @property

@@ -1,0 +1,29 @@
+"""BILLmanager (ISPsystem): the panel's ``func=...&out=json`` API, read as an admin login.
+
+See :mod:`etl.sources.billmanager.streams` for which function feeds which stream and
+:mod:`etl.sources.billmanager.client` for the two authentication modes.
+"""
+
+from __future__ import annotations
+
+from etl.sources.base import SourceDefinition
+from etl.sources.billmanager.client import BillmanagerClient
+from etl.sources.billmanager.streams import (
+    AccountsStream,
+    PaymentsStream,
+    PricelistStream,
+    SoftStream,
+    UsersStream,
+    VdsStream,
+)
+
+SOURCE = SourceDefinition(
+    kind="billmanager",
+    client_class=BillmanagerClient,
+    streams=(AccountsStream, UsersStream, PricelistStream, PaymentsStream, VdsStream, SoftStream),
+    notes={
+        "incremental": "full scan + hash diff: no list function filters on a modification time",
+        "auth": "options.auth_mode: session (func=auth, renewed on expiry) or authinfo (user:pass in the form body)",
+        "paging": "p_num/p_cnt; a server that ignores them answers the whole list, taken as complete",
+    },
+)

@@ -1,0 +1,155 @@
+"""Pure reading of BILLmanager ``out=json`` answers: the document, its rows, its errors, its paging.
+
+Everything here takes values already read from the wire (conventions §2) and decides:
+the ``doc`` of an answer, the rows of a list, which exception a ``doc.error`` is, and
+where a paged scan goes next. The panel answers HTTP 200 for application errors, so the
+HTTP status only speaks for the infrastructure in front of it (5xx: retry).
+
+JSON conventions (protocols.md §4.3): XML text sits under ``"$"``, attributes become
+``"$name"`` keys, every value is a string. A list's rows are ``doc.elem``; the key is absent
+when the list is empty, and a one-row list may arrive as a bare object instead of an array
+([U]); both are accepted.
+
+``doc.error`` classification (``$type`` / ``$object``):
+
+=============================  ======================================================
+``auth`` (or object ``auth``)   session call: :class:`SessionExpired` (log in, retry);
+                                otherwise :class:`AuthenticationError`
+``access``                      :class:`PermissionDenied`
+object ``func`` / "unknown      :class:`BadRequest` naming the function as not available
+function"                       on this installation
+``missed`` ``value`` ``exists`` :class:`BadRequest`
+anything else                   :class:`ProtocolError`
+=============================  ======================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from etl.http.errors import (
+    AuthenticationError,
+    BadRequest,
+    PermissionDenied,
+    ProtocolError,
+    ProxyPageError,
+    RetryableError,
+    SessionExpired,
+    SourceError,
+    classify_status,
+    parse_retry_after,
+)
+from etl.http.transport import RawResponse
+
+MASK = "***"
+REQUEST_ERRORS = frozenset({"missed", "value", "exists"})
+
+
+def text(node: Any) -> str | None:
+    """The text of a ``{"$": ...}`` node (a bare string is taken as is); None when there is none."""
+    if isinstance(node, Mapping):
+        node = node.get("$")
+    return node if isinstance(node, str) else None
+
+
+def number(node: Any) -> int | None:
+    """An integer node such as ``p_elems``; None when absent or not a number."""
+    value = text(node)
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+def document(response: RawResponse, func: str) -> dict[str, Any]:
+    """The ``doc`` object of an answer, or the classified error of the transport around it."""
+    verdict = classify_status(response.status)
+    if verdict.action != "ok":
+        error_class = verdict.error or (RetryableError if verdict.action == "retry" else BadRequest)
+        raise error_class(
+            f"func={func}: HTTP {response.status} {response.content_type or 'no content type'}",
+            status=response.status,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    body = response.json()  # an HTML login page or proxy page raises ProxyPageError (retryable)
+    doc = body.get("doc") if isinstance(body, dict) else None
+    if not isinstance(doc, dict):
+        raise ProxyPageError(f"func={func}: JSON without a doc object", status=response.status)
+    return doc
+
+
+def rows(doc: Mapping[str, Any]) -> list[Any]:
+    """The rows of a list: ``elem`` as an array, a lone object, or absent (an empty list)."""
+    elem = doc.get("elem")
+    if elem is None:
+        return []
+    return list(elem) if isinstance(elem, list) else [elem]
+
+
+def scrub(message: str, secrets: Iterable[str]) -> str:
+    """``message`` with every secret replaced, for server text we echo into errors."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, MASK)
+    return message
+
+
+def error_for(doc: Mapping[str, Any], func: str, *, session: bool, secrets: Iterable[str] = ()) -> SourceError | None:
+    """The exception a ``doc.error`` means, or None when the answer is not an error.
+
+    ``session`` says the call carried a session id that the server had accepted before: an
+    authorization error then means the session expired (or was dropped), not bad credentials.
+    """
+    error = doc.get("error")
+    if error is None:
+        return None
+    if not isinstance(error, Mapping):
+        return ProtocolError(f"func={func}: malformed error: {scrub(str(error)[:120], secrets)}")
+    kind, obj = str(error.get("$type") or ""), str(error.get("$object") or "")
+    reason = scrub(" ".join((text(error.get("msg")) or "").split()), secrets)
+    where = f"func={func}: error {kind or '?'}" + (f"/{obj}" if obj else "") + (f": {reason}" if reason else "")
+    if kind == "auth" or (obj == "auth" and kind != "access"):
+        if session:
+            return SessionExpired(f"{where} (session expired; logging in again)")
+        return AuthenticationError(f"{where} (the panel refused the credentials)")
+    if kind == "access":
+        return PermissionDenied(f"{where} (the login lacks the right for this function)")
+    if obj == "func" or "unknown function" in reason.lower():
+        return BadRequest(f"func={func}: the function is not available on this installation ({where})")
+    if kind in REQUEST_ERRORS:
+        return BadRequest(where)
+    return ProtocolError(f"{where} (unknown error type)")
+
+
+def session_id(doc: Mapping[str, Any]) -> str | None:
+    """The session id of a ``func=auth`` answer: ``doc.auth.$id`` (the element's text as a fallback)."""
+    auth = doc.get("auth")
+    if not isinstance(auth, Mapping):
+        return None
+    sid = auth.get("$id") or auth.get("$")
+    return sid if isinstance(sid, str) and sid.strip() else None
+
+
+def next_page(doc: Mapping[str, Any], count: int, p_num: int, p_cnt: int) -> int | None:
+    """The page number after page ``p_num`` of ``p_cnt`` rows that held ``count`` rows; None at the end.
+
+    ``p_num``/``p_cnt`` are UI parameters ([I] as API parameters). A server that ignores them
+    answers every row at once: more rows than asked, or no ``p_elems``; that answer is the
+    whole list. A server that caps the page size reports its own ``p_cnt``, which then decides
+    where the list ends. A server that answers another page than the one asked for would make
+    the scan repeat itself forever, so that is a protocol error.
+    """
+    total = number(doc.get("p_elems"))
+    if total is None or count > p_cnt:
+        return None
+    echoed = number(doc.get("p_num"))
+    if echoed is not None and echoed != p_num and count:
+        raise ProtocolError(f"asked for page {p_num}, the server answered page {echoed}; paging is not usable")
+    size = min(p_cnt, number(doc.get("p_cnt")) or p_cnt)
+    if count == 0 or size <= 0 or p_num * size >= total:
+        return None
+    return p_num + 1
+
+
+def honours_paging(doc: Mapping[str, Any], count: int, p_cnt: int) -> bool:
+    """Whether an answer shows the server paging (so later pages may be fetched ahead)."""
+    total = number(doc.get("p_elems"))
+    return total is not None and count <= p_cnt and total > count

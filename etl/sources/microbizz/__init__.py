@@ -1,0 +1,23 @@
+"""Microbizz: Ventu's field-service SaaS, reached through JSON command envelopes (``/api/endpoint.php``)."""
+
+from __future__ import annotations
+
+from etl.sources.base import SourceDefinition
+from etl.sources.microbizz.client import MicrobizzClient
+from etl.sources.microbizz.streams import (
+    CustomersStream,
+    InvoiceLinesStream,
+    ProductsStream,
+    TodosStream,
+    UsersStream,
+)
+
+SOURCE = SourceDefinition(
+    kind="microbizz",
+    client_class=MicrobizzClient,
+    streams=(CustomersStream, UsersStream, ProductsStream, InvoiceLinesStream, TodosStream),
+    notes={
+        "incremental": "…ByLastChange with the first call's envelope date/time as the next watermark",
+        "resume": "resumekey chunks; the cursor (date, time, resumekey) is committed with each chunk",
+    },
+)

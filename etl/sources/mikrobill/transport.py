@@ -1,0 +1,260 @@
+"""The seam between the MikroBILL client and the wire: ``Process(path, args)`` and ``Close()``.
+
+MikroBILL's own client libraries (``apicore.php``, ``mikrobill-api.py``) speak an
+undocumented, encrypted protocol to the core; only ``Process``/``Close`` are
+documented (protocols.md §2.1). So the client talks to a :class:`MikrobillTransport`
+and never to sockets, and ``settings.options["transport"]`` chooses one:
+
+- ``"http-json"`` (default): :class:`HttpJsonTransport`, the HTTP JSON stand-in the
+  simulator serves (``POST /connect``, ``/process``, ``/close``; protocols.md §5.2),
+  through the source's :class:`~etl.http.transport.HttpTransport`.
+- ``"python:<module>:<Class>"`` or ``"python:/path/to/mikrobill-api.py:<Class>"``:
+  :class:`VendorClassTransport`. **This is where a deployment plugs in the vendor's
+  ``mikrobill-api.py``**: the class is built as the manual builds it,
+  ``Class(host, port, login, password, crypto_key_1, crypto_key_2)``, and its blocking
+  ``Process``/``Close`` run in a worker thread. Host and port come from
+  ``options["host"]``/``options["port"]``, else from ``base_url`` (default port 7402,
+  the core's admin port; that the API shares it is [I]).
+
+A transport makes exactly one attempt per call and returns what ``Process`` returns
+(an envelope, or a list of them for a batch); judging codes and retrying belong to
+the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from aiolimiter import AsyncLimiter
+
+from etl.http.errors import (
+    AuthenticationError,
+    FatalError,
+    ProtocolError,
+    SourceError,
+    TransportError,
+    classify_status,
+    parse_retry_after,
+)
+from etl.http.transport import HttpTransport, RawResponse
+from etl.settings import SourceSettings
+from etl.sources.mikrobill.codes import CodeTable
+
+SESSION_HEADER = "X-MikroBILL-Session"
+CREDENTIALS = ("login", "password", "crypto_key_1", "crypto_key_2")
+# The login names the cashier; only these authenticate.
+SECRET_CREDENTIALS = ("password", "crypto_key_1", "crypto_key_2")
+DEFAULT_CORE_PORT = 7402
+
+
+class MikrobillTransport(Protocol):
+    """What the client needs from a MikroBILL connection; one attempt per call."""
+
+    async def connect(self) -> None:
+        """``new MikroBILL_API(host, port, login, password, key1, key2)``: open a session."""
+        ...
+
+    async def process(self, path: str, args: object | None = None) -> object:
+        """``$Api->Process(path, args)``: an envelope, or a list of them for a batch."""
+        ...
+
+    async def reconnect(self) -> None:
+        """Open a new session after the core forgot ours."""
+        ...
+
+    async def close(self) -> None:
+        """``$Api->Close()``."""
+        ...
+
+
+def scrub(text: str, settings: SourceSettings) -> str:
+    """``text`` with the password and CRYPTO keys masked (server or vendor text may echo them)."""
+    for key in SECRET_CREDENTIALS:
+        secret = settings.secret(key)
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+class HttpJsonTransport:
+    """The simulator's HTTP JSON stand-in for the vendor protocol (protocols.md §5.2)."""
+
+    def __init__(self, http: HttpTransport, settings: SourceSettings, codes: CodeTable) -> None:
+        self.http, self.settings, self.codes = http, settings, codes
+        self._token = ""
+
+    async def connect(self) -> None:
+        """``new MikroBILL_API(...)``: send the cashier and the CRYPTO keys, keep the session token."""
+        body = {key: self.settings.secret(key) for key in CREDENTIALS}
+        raw = await self.http.request("POST", f"{self.settings.base_url}/connect", json=body)
+        envelope = self._decode(raw, "connect")
+        token = self.codes.value(envelope, "connect")
+        if not isinstance(token, str) or not token:
+            raise ProtocolError("connect: the core answered code 0 without a session token")
+        self._token = token
+
+    async def reconnect(self) -> None:
+        """A new session; the old token is dropped first, so a failed connect cannot reuse it."""
+        self._token = ""
+        await self.connect()
+
+    async def process(self, path: str, args: object | None = None) -> object:
+        """One ``POST /process``; HTTP-level failures raise, envelopes come back as they are."""
+        raw = await self.http.request(
+            "POST",
+            f"{self.settings.base_url}/process",
+            json={"path": path, "args": args},
+            headers={SESSION_HEADER: self._token},
+        )
+        return self._decode(raw, path)
+
+    async def close(self) -> None:
+        """``POST /close``; a core that cannot be reached to say goodbye is not an error."""
+        if not self._token:
+            return
+        with contextlib.suppress(SourceError):
+            await self.http.request("POST", f"{self.settings.base_url}/close", headers={SESSION_HEADER: self._token})
+        self._token = ""
+
+    def _decode(self, raw: RawResponse, what: str) -> Any:
+        verdict = classify_status(raw.status)
+        if verdict.action == "ok":
+            return raw.json()
+        assert verdict.error is not None
+        reason = _envelope_reason(raw)
+        message = f"{what}: HTTP {raw.status}" + (f": {scrub(reason, self.settings)}" if reason else "")
+        raise verdict.error(message, status=raw.status, retry_after=parse_retry_after(raw.headers.get("Retry-After")))
+
+
+def _envelope_reason(raw: RawResponse) -> str:
+    try:
+        body = json.loads(raw.body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    reason = body.get("return") if isinstance(body, dict) else None
+    return reason if isinstance(reason, str) else ""
+
+
+class VendorClassTransport:
+    """The vendor's blocking Python class (``mikrobill-api.py``) behind the async seam.
+
+    One instance is one connection; the class is not documented as thread-safe, so
+    calls are serialised. ``Process`` may return the envelope as a value or as JSON
+    text; both are accepted. Network failures (``OSError``, timeouts) are retryable;
+    any other exception while connecting is taken for a refusal (bad cashier or keys:
+    fatal), and while processing for a protocol error.
+    """
+
+    def __init__(self, factory: Callable[[], Any], settings: SourceSettings, codes: CodeTable) -> None:
+        self._factory, self.settings, self.codes = factory, settings, codes
+        self._api: Any = None
+        self._lock = asyncio.Lock()
+        # HttpTransport's limiter never sees these calls, so the source's rate limit is kept here.
+        self._limiter = AsyncLimiter(settings.rate_limit, 1.0)
+
+    async def connect(self) -> None:
+        """Construct the vendor class, which connects in its constructor as ``new MikroBILL_API`` does."""
+        try:
+            self._api = await asyncio.to_thread(self._factory)
+        except Exception as exc:
+            raise self._failure(exc, "connect", AuthenticationError) from None
+
+    async def reconnect(self) -> None:
+        """Drop the old instance and build a new one."""
+        await self.close()
+        await self.connect()
+
+    async def process(self, path: str, args: object | None = None) -> object:
+        """``api.Process(path[, args])`` in a worker thread."""
+        if self._api is None:
+            await self.connect()
+        method = _method(self._api, "Process")
+        call_args = (path,) if args is None else (path, args)
+        async with self._lock:
+            await self._limiter.acquire()
+            try:
+                result = await asyncio.to_thread(method, *call_args)
+            except Exception as exc:
+                raise self._failure(exc, path, ProtocolError) from None
+        if isinstance(result, bytes | str):
+            try:
+                return json.loads(result)
+            except ValueError:
+                raise ProtocolError(f"{path}: the vendor class returned text that is not JSON") from None
+        return result
+
+    async def close(self) -> None:
+        """``api.Close()``; failures while closing are ignored."""
+        api, self._api = self._api, None
+        if api is None:
+            return
+        # Closing must never fail a run whose data is already staged.
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(_method(api, "Close"))
+
+    def _failure(self, exc: Exception, what: str, otherwise: type[SourceError]) -> SourceError:
+        detail = scrub(f"{type(exc).__name__}: {exc}", self.settings)
+        if isinstance(exc, OSError | TimeoutError):
+            return TransportError(f"{what}: {detail}")
+        code = getattr(exc, "code", None)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            return self.codes.error(code, detail, what)
+        return otherwise(f"{what}: vendor class raised {detail}")
+
+
+def _method(api: Any, name: str) -> Callable[..., Any]:
+    method = getattr(api, name, None) or getattr(api, name.lower(), None)
+    if method is None:
+        raise ProtocolError(f"the vendor class has no {name}() method")
+    return method
+
+
+def load_vendor_class(spec: str) -> type:
+    """``"<module>:<Class>"`` or ``"<file.py>:<Class>"`` -> the class (the vendor file has a hyphen in its name)."""
+    where, _, name = spec.rpartition(":")
+    if not where or not name:
+        raise FatalError(f"options.transport must look like python:<module>:<Class>, not python:{spec}")
+    try:
+        if where.endswith(".py"):
+            module_spec = importlib.util.spec_from_file_location(f"mikrobill_vendor_{Path(where).stem}", where)
+            if module_spec is None or module_spec.loader is None:
+                raise ImportError(where)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except (ImportError, OSError, SyntaxError) as exc:
+        raise FatalError(f"cannot load the MikroBILL vendor class from {where}: {type(exc).__name__}") from None
+    found = getattr(module, name, None)
+    if not isinstance(found, type):
+        raise FatalError(f"{where} has no class {name}")
+    return found
+
+
+def vendor_address(settings: SourceSettings) -> tuple[str, int]:
+    """Host and port for the vendor class: options first, else ``base_url``."""
+    url = urlsplit(settings.base_url)
+    host = settings.options.get("host") or url.hostname or ""
+    port = int(settings.options.get("port") or url.port or DEFAULT_CORE_PORT)
+    return host, port
+
+
+def make_transport(http: HttpTransport, settings: SourceSettings, codes: CodeTable) -> MikrobillTransport:
+    """The (not yet connected) transport ``options["transport"]`` names; call its ``connect()`` next."""
+    choice = settings.options.get("transport", "http-json")
+    if choice == "http-json":
+        return HttpJsonTransport(http, settings, codes)
+    if isinstance(choice, str) and choice.startswith("python:"):
+        vendor = load_vendor_class(choice.removeprefix("python:"))
+        host, port = vendor_address(settings)
+        secrets = [settings.secret(key) for key in CREDENTIALS]
+        return VendorClassTransport(lambda: vendor(host, port, *secrets), settings, codes)
+    raise FatalError(f"options.transport must be 'http-json' or 'python:<module>:<Class>', not {choice!r}")
