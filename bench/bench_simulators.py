@@ -53,7 +53,18 @@ def pin(core: int) -> None:
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """This process's peak resident set size.
+
+    Linux keeps ``ru_maxrss`` across exec, so a process spawned from a large parent would report
+    the parent's size; ``VmHWM`` belongs to the process's own address space.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
 
@@ -116,11 +127,15 @@ class Reader:
 
     server: Server
     session: aiohttp.ClientSession
+    index: int = 0
     label: ClassVar[str] = ""
     notes: list[str] = field(default_factory=list)
 
     async def open(self) -> None:
         """Log in, or whatever must happen once before the measured calls."""
+
+    async def survey(self) -> None:
+        """One-off whole-population reads worth a note (done by the first reader only)."""
 
     async def call(self) -> int:
         raise NotImplementedError
@@ -129,6 +144,9 @@ class Reader:
 class MiclinikReader(Reader):
     label = "GET /products?limit=100 (sequential pages)"
     page = 0
+
+    async def open(self) -> None:
+        self.page = self.index * 7
 
     async def call(self) -> int:
         headers = {"DOLAPIKEY": self.server.credentials["api_key"]}
@@ -151,7 +169,8 @@ class MikrobillReader(Reader):
         self.token = answer["return"]
         started = time.perf_counter()
         self.clients = (await self._post("/process", {"path": "API.GetClients"}))["return"]
-        self.notes.append(f"API.GetClients: {len(self.clients):,} ids in {time.perf_counter() - started:.2f} s")
+        if self.index == 0:
+            self.notes.append(f"API.GetClients: {len(self.clients):,} ids in {time.perf_counter() - started:.2f} s")
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
         headers = {"X-MikroBILL-Session": self.token} if self.token else {}
@@ -196,6 +215,8 @@ class BillmanagerReader(Reader):
         self.sid = (await self._get({"func": "auth", "username": creds["username"], "password": creds["password"]}))[
             "auth"
         ]["$id"]
+
+    async def survey(self) -> None:
         started = time.perf_counter()
         doc = await self._get({"func": "account", "auth": self.sid, "p_cnt": "-1"})
         count = len(doc.get("elem", []))
@@ -233,25 +254,33 @@ class Throughput:
     notes: list[str]
 
 
-async def measure(server: Server, seconds: float) -> Throughput:
-    """Call the system's reader sequentially for ``seconds`` (after one warm-up call)."""
+async def measure(server: Server, seconds: float, clients: int) -> Throughput:
+    """Run ``clients`` readers side by side, each calling sequentially, for ``seconds`` (after a warm-up call)."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
-        reader = READERS[server.system](server, session)
-        await reader.open()
-        await reader.call()
-        records = calls = 0
+        readers = [READERS[server.system](server, session, index) for index in range(clients)]
+        for reader in readers:
+            await reader.open()
+            await reader.call()
+        await readers[0].survey()
+        totals = [0, 0]
         cpu_before, started = server.cpu_seconds(), time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            records += await reader.call()
-            calls += 1
+
+        async def drive(reader: Reader) -> None:
+            while time.perf_counter() - started < seconds:
+                got = await reader.call()  # not `totals[0] += await ...`: that reads totals[0] before awaiting
+                totals[0] += got
+                totals[1] += 1
+
+        await asyncio.gather(*(drive(reader) for reader in readers))
         elapsed, cpu = time.perf_counter() - started, server.cpu_seconds() - cpu_before
-    return Throughput(server.system, reader.label, records, calls, elapsed, cpu, server.start_s, 0, reader.notes)
+    label = readers[0].label + (f" x{clients} clients" if clients > 1 else "")
+    return Throughput(server.system, label, *totals, elapsed, cpu, server.start_s, 0, readers[0].notes)
 
 
-def bench_simulator(system: str, seed: int, scale: int, seconds: float) -> Throughput:
+def bench_simulator(system: str, seed: int, scale: int, seconds: float, clients: int) -> Throughput:
     server = Server.start(system, seed, scale)
     try:
-        result = asyncio.run(measure(server, seconds))
+        result = asyncio.run(measure(server, seconds, clients))
     finally:
         result_rss = server.stop()
     result.peak_rss = result_rss
@@ -359,6 +388,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, help="customers in the world (default 100,000; 10,000 with --quick)")
     parser.add_argument("--seconds", type=float, help="measured seconds per simulator (default 5; 1.5 with --quick)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--clients", type=int, default=1, help="sequential readers side by side (default 1)")
     parser.add_argument("--systems", nargs="*", default=list(SYSTEMS), choices=SYSTEMS)
     args = parser.parse_args()
     scale = args.scale or (10_000 if args.quick else 100_000)
@@ -366,7 +396,7 @@ def main() -> None:
     pin(CLIENT_CORE)
     print(f"Simulators over World(seed={args.seed}, scale={scale:,}); {seconds:g} s per simulator; ", end="")
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print_throughput([bench_simulator(system, args.seed, scale, seconds) for system in args.systems])
+    print_throughput([bench_simulator(system, args.seed, scale, seconds, args.clients) for system in args.systems])
     print()
     print_world(scale, bench_world(args.seed, scale))
 

@@ -23,6 +23,9 @@ from etl.simulators import names
 
 SYSTEMS = ("miclinik", "mikrobill", "microbizz", "billmanager")
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+# When the world's data was last touched before any simulator started: every generated
+# creation/modification time lies before it, so two runs of one seed render identical records.
+WORLD_LOADED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 CENT = Decimal("0.01")
 
 

@@ -96,12 +96,12 @@ def _endpoint(handler: Handler, *, public: bool = False) -> Callable[[web.Reques
 
 async def _read_body(request: web.Request) -> dict:
     """Restler decodes the JSON body before routing; a syntax error fails at the setup stage."""
-    text = await request.text()
-    if not text.strip():
+    raw = await request.read()
+    if not raw.strip():
         return {}
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = json.loads(raw.decode())
+    except ValueError:  # UnicodeDecodeError included
         raise RestError(
             400, "Error encoding/decoding JSON: Syntax error", source="JsonFormat.php:154", stage="setup"
         ) from None

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -153,7 +154,9 @@ def list_body(items: list[str], total: int, query: ListQuery) -> str:
         return array
     # [guess] Dolibarr divides by the limit; with limit 0 (everything) there is one page, or none
     page_count = math.ceil(total / query.limit) if query.limit > 0 else int(total > 0)
-    pagination = json.dumps({"total": total, "page": query.page, "page_count": page_count, "limit": query.limit})
+    pagination = json.dumps(
+        {"total": total, "page": query.page, "page_count": page_count, "limit": query.limit}, separators=(",", ":")
+    )
     return f'{{"data":{array},"pagination":{pagination}}}'
 
 
@@ -172,6 +175,9 @@ def select_rows(
     """
     getters = check_sort(query, resource)
     rowid_only = len(query.sort) == 1 and query.sort[0][0].lower() in ("t.rowid", "rowid")
+    start = keyset_start(query.sqlfilters) if rowid_only and not query.sort[0][1] else None
+    if expr is not None and start is not None and not query.pagination_data:
+        return seek_rows(query, resource, expr, table, start, keep), -1
     if expr is None and keep is None and rowid_only:
         rows = table.page(query.offset, query.limit, query.sort[0][1])
         return rows, table.count() if query.pagination_data else -1
@@ -187,6 +193,41 @@ def select_rows(
     return rows[query.offset : stop], len(rows)
 
 
+_KEYSET = re.compile(r"^\(\s*t\.rowid\s*:\s*(>=?)\s*:\s*(\d+)\s*\)(?:\s+and\s+(?P<rest>.*))?$", re.I | re.S)
+
+
+def keyset_start(text: str) -> int | None:
+    """The rowid a ``(t.rowid:>:N) and ...`` filter starts after, when the index can seek to it.
+
+    Only a leading rowid bound joined by ``and`` to criteria without ``or`` qualifies: then no
+    row at or below the bound can match, whatever the rest says (``and`` binds tighter than ``or``).
+    """
+    match = _KEYSET.match(text)
+    if match is None or re.search(r"\bor\b", match.group("rest") or "", re.I):
+        return None
+    bound = int(match.group(2))
+    return bound - 1 if match.group(1) == ">=" else bound
+
+
+def seek_rows(
+    query: ListQuery,
+    resource: Resource,
+    expr: sqlfilters.Expr,
+    table: RowSource,
+    after: int,
+    keep: Callable[[Any], bool] | None,
+) -> list:
+    """Like a primary-key range scan: walk rows above ``after`` in rowid order until the page is full."""
+    matches, columns, wanted = expr.predicate(), resource.columns, query.offset + query.limit
+    rows: list = []
+    for row in table.rows_after(after):
+        if (keep is None or keep(row)) and matches(ColumnView(row, columns)):
+            rows.append(row)
+            if query.limit > 0 and len(rows) >= wanted:
+                break
+    return rows[query.offset : wanted if query.limit > 0 else None]
+
+
 class RowSource(Protocol):
     """What :func:`select_rows` needs from a table."""
 
@@ -195,6 +236,8 @@ class RowSource(Protocol):
     def count(self) -> int: ...
 
     def all(self) -> list: ...
+
+    def rows_after(self, rowid: int) -> Iterator[Any]: ...
 
 
 class SortCache:

@@ -16,7 +16,7 @@ from etl.simulators.miclinik.options import MiclinikOptions
 from etl.simulators.miclinik.population import SYSTEM, admin_user, product_row, staff_users
 from etl.simulators.miclinik.rows import OrderRow, ProductRow, ThirdpartyRow, UserRow
 from etl.simulators.miclinik.tables import CustomerRows, OrderTable, ThirdpartyTable
-from etl.simulators.world import TruthRow, World
+from etl.simulators.world import WORLD_LOADED_AT, TruthRow, World
 
 
 class Store:
@@ -25,7 +25,9 @@ class Store:
     def __init__(self, world: World | None, options: MiclinikOptions) -> None:
         self.world = world
         self.options = options
-        self.loaded_at = self.now()
+        # A world-backed store renders the same records on every start; an empty one (fixture
+        # replay) starts at the injected clock, as a fresh install does.
+        self.loaded_at = int(WORLD_LOADED_AT.timestamp()) if world is not None else self.now()
         self.products: dict[int, ProductRow] = {}
         if world is not None:
             for product in world.products():

@@ -9,8 +9,8 @@ a filter or a sort on another column builds the whole table once.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
-from collections.abc import Callable
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator
 
 from etl.simulators.miclinik.population import SYSTEM, CatalogueMemo, order_row, thirdparty_row
 from etl.simulators.miclinik.rows import OrderRow, ProductRow, ThirdpartyRow
@@ -90,6 +90,11 @@ class ThirdpartyTable:
         """How many rows (without building them)."""
         return len(self.rows)
 
+    def rows_after(self, rowid: int) -> Iterator[ThirdpartyRow]:
+        """Rows with a rowid above ``rowid``, ascending, built as they are reached."""
+        for next_rowid in range(max(rowid, 0) + 1, len(self.rows) + 1):
+            yield self.get(next_rowid)  # type: ignore[misc]
+
     def add(self, row: ThirdpartyRow) -> None:
         """Append a row created through the API (its rowid must be ``len(self) + 1``)."""
         self.rows.append(row)
@@ -161,6 +166,24 @@ class OrderTable:
         """How many orders exist (builds them all)."""
         return len(self.ordered_ids())
 
+    def rows_after(self, rowid: int) -> Iterator[OrderRow]:
+        """Orders with an id above ``rowid``, ascending; customers are built only as they are reached."""
+        position = bisect_right(self.world_ids, rowid)
+        while True:
+            if position >= len(self.world_ids):
+                if self.complete:
+                    break
+                self._advance(len(self.world_ids) + 1)
+                position = bisect_right(self.world_ids, rowid, lo=position)
+                continue
+            order_id = self.world_ids[position]
+            position += 1
+            if order_id in self.rows:
+                yield self.rows[order_id]
+        for order_id in list(self.created_ids):
+            if order_id > rowid and order_id in self.rows:
+                yield self.rows[order_id]
+
     def add(self, row: OrderRow) -> None:
         """Store an order created through the API."""
         self.rows[row.rowid] = row
@@ -194,3 +217,7 @@ class DictTable:
     def all(self) -> list:
         """Every row, in rowid order."""
         return list(self.rows.values())
+
+    def rows_after(self, rowid: int) -> Iterator:
+        """Rows with a rowid above ``rowid``, ascending."""
+        return iter(sorted((row for key, row in self.rows.items() if key > rowid), key=lambda row: row.rowid))

@@ -110,7 +110,10 @@ def _respond(state: MiclinikState, query: ListQuery, items: list[str], total: in
     if not items and not state.options.is_new:
         raise RestError(404, resource.empty_old, source=resource.source)
     if query.properties is not None:
-        items = [json.dumps(select_properties(text, query.properties), ensure_ascii=False) for text in items]
+        items = [
+            json.dumps(select_properties(text, query.properties), ensure_ascii=False, separators=(",", ":"))
+            for text in items
+        ]
     return json_response(list_body(items, total, query))
 
 
