@@ -143,6 +143,7 @@ def measure(records: int, databases: list[str], page_size: int, tmp: Path) -> li
     base_url = f"http://127.0.0.1:{port}/api/index.php"
     rows = []
     try:
+        run_worker("baseline", base_url, str(page_size))  # warm-up: the simulator builds its rows once
         for kind in databases:
             baseline = run_worker("baseline", base_url, str(page_size))
             url, drop = fresh_database(kind, tmp)

@@ -9,10 +9,10 @@ and drives that system's main list read from this process (pinned to another cor
 * Microbizz: ``GetCustomersByLastChange`` from 1970-01-01, following ``resumekey`` chunks;
 * BILLmanager: ``func=account`` pages of ``p_cnt`` rows, plus one unpaged list of every account.
 
-Records/s is per wall-clock second; "per server CPU s" divides by the CPU the server process
-actually used, which stays meaningful when other work shares the machine. Then, in a fresh
-process, it times ``World(seed, scale)`` generating every customer with accounts, orders,
-payments and each system's noisy spelling, and reports that process's peak RSS.
+Records/s is per wall-clock second; "rec/srv-CPU-s" divides by the CPU the server process used,
+which stays meaningful when the client or other work is the bottleneck. Then, in a fresh process,
+it times ``World(seed, scale)`` generating every customer with accounts, orders, payments and
+each system's noisy spelling, and reports that process's peak RSS.
 
     python bench/bench_simulators.py            # world of 100,000 customers, 5 s per simulator
     python bench/bench_simulators.py --quick    # 10,000 customers, 1.5 s per simulator
@@ -53,20 +53,26 @@ def pin(core: int) -> None:
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident set size.
-
-    Linux keeps ``ru_maxrss`` across exec, so a process spawned from a large parent would report
-    the parent's size; ``VmHWM`` belongs to the process's own address space.
-    """
+    """This process's peak RSS: ``VmHWM``, as Linux keeps ``ru_maxrss`` across exec (a spawned child
+    would report its large parent's size)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except OSError:  # not Linux
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def spawn(target: Any, *args: Any) -> tuple[Any, Connection]:
+    """Start ``target(*args, conn)`` in a fresh interpreter; returns the process and our end of the pipe."""
+    context = mp.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=target, args=(*args, theirs), daemon=True)
+    process.start()
+    return process, ours
 
 
 # -- server side (child process) --------------------------------------------
@@ -100,13 +106,12 @@ class Server:
 
     @classmethod
     def start(cls, system: str, seed: int, scale: int) -> Server:
-        parent, child = mp.get_context("spawn").Pipe()
-        process = mp.get_context("spawn").Process(target=serve_child, args=(system, seed, scale, child), daemon=True)
-        process.start()
-        info = parent.recv()
-        return cls(system, process, parent, info["base_url"], info["credentials"], info["start_s"])
+        process, conn = spawn(serve_child, system, seed, scale)
+        info = conn.recv()
+        return cls(system, process, conn, info["base_url"], info["credentials"], info["start_s"])
 
     def cpu_seconds(self) -> float:
+        """CPU (user + system) the server process has used so far."""
         times = psutil.Process(self.process.pid).cpu_times()
         return times.user + times.system
 
@@ -128,21 +133,20 @@ class Reader:
     server: Server
     session: aiohttp.ClientSession
     index: int = 0
-    label: ClassVar[str] = ""
+    system: ClassVar[str]
+    label: ClassVar[str]
     notes: list[str] = field(default_factory=list)
 
     async def open(self) -> None:
-        """Log in, or whatever must happen once before the measured calls."""
-
-    async def survey(self) -> None:
-        """One-off whole-population reads worth a note (done by the first reader only)."""
+        """Log in, or whatever must happen once before the measured calls (reader 0 also notes one-off reads)."""
 
     async def call(self) -> int:
+        """One request of the list read; returns how many records it carried."""
         raise NotImplementedError
 
 
 class MiclinikReader(Reader):
-    label = "GET /products?limit=100 (sequential pages)"
+    system, label = "miclinik", "GET /products?limit=100 (sequential pages)"
     page = 0
 
     async def open(self) -> None:
@@ -158,7 +162,7 @@ class MiclinikReader(Reader):
 
 
 class MikrobillReader(Reader):
-    label = "Process batch: 100 clients x 3 fields"
+    system, label = "mikrobill", "Process batch: 100 clients x 3 fields"
     clients: list[Any]
     position = 0
     token = ""
@@ -188,16 +192,14 @@ class MikrobillReader(Reader):
 
 
 class MicrobizzReader(Reader):
-    label = "GetCustomersByLastChange chunks"
+    system, label = "microbizz", "GetCustomersByLastChange chunks"
     resumekey: str | None = None
 
     async def call(self) -> int:
         creds = self.server.credentials
-        command: dict[str, Any] = {"command": "GetCustomersByLastChange", "changedate": "1970-01-01"}
-        command["changetime"] = "00:00:00"
-        if self.resumekey:
-            command["resumekey"] = self.resumekey
-        envelope = {key: creds[key] for key in ("apikey", "username", "password")}
+        command = {"command": "GetCustomersByLastChange", "changedate": "1970-01-01", "changetime": "00:00:00"}
+        command |= {"resumekey": self.resumekey} if self.resumekey else {}
+        envelope: dict[str, Any] = {key: creds[key] for key in ("apikey", "username", "password")}
         envelope |= {"contract": int(creds["contract"]), "commands": [command]}
         async with self.session.post(self.server.base_url, data={"json": json.dumps(envelope)}) as response:
             result = (await response.json(content_type=None))["results"][0]
@@ -206,17 +208,15 @@ class MicrobizzReader(Reader):
 
 
 class BillmanagerReader(Reader):
-    label = "func=account, p_cnt=1000 pages"
+    system, label = "billmanager", "func=account, p_cnt=1000 pages"
     sid = ""
     page = 1
 
     async def open(self) -> None:
-        creds = self.server.credentials
-        self.sid = (await self._get({"func": "auth", "username": creds["username"], "password": creds["password"]}))[
-            "auth"
-        ]["$id"]
-
-    async def survey(self) -> None:
+        login = {key: self.server.credentials[key] for key in ("username", "password")}
+        self.sid = (await self._get({"func": "auth", **login}))["auth"]["$id"]
+        if self.index > 0:
+            return
         started = time.perf_counter()
         doc = await self._get({"func": "account", "auth": self.sid, "p_cnt": "-1"})
         count = len(doc.get("elem", []))
@@ -233,16 +233,13 @@ class BillmanagerReader(Reader):
         return rows
 
 
-READERS: dict[str, type[Reader]] = {
-    "miclinik": MiclinikReader,
-    "mikrobill": MikrobillReader,
-    "microbizz": MicrobizzReader,
-    "billmanager": BillmanagerReader,
-}
+READERS: dict[str, type[Reader]] = {reader.system: reader for reader in Reader.__subclasses__()}
 
 
 @dataclass
 class Throughput:
+    """One simulator's measured read rate, server CPU, start time and memory."""
+
     system: str
     label: str
     records: int
@@ -261,7 +258,6 @@ async def measure(server: Server, seconds: float, clients: int) -> Throughput:
         for reader in readers:
             await reader.open()
             await reader.call()
-        await readers[0].survey()
         totals = [0, 0]
         cpu_before, started = server.cpu_seconds(), time.perf_counter()
 
@@ -278,12 +274,13 @@ async def measure(server: Server, seconds: float, clients: int) -> Throughput:
 
 
 def bench_simulator(system: str, seed: int, scale: int, seconds: float, clients: int) -> Throughput:
+    """Start ``system`` in its own process, measure its main list read, stop it."""
     server = Server.start(system, seed, scale)
     try:
         result = asyncio.run(measure(server, seconds, clients))
     finally:
-        result_rss = server.stop()
-    result.peak_rss = result_rss
+        peak_rss = server.stop()
+    result.peak_rss = peak_rss
     return result
 
 
@@ -292,7 +289,7 @@ def bench_simulator(system: str, seed: int, scale: int, seconds: float, clients:
 
 def generate_child(seed: int, scale: int, conn: Connection) -> None:
     """Child process body: generate the whole world once, report time, counts and peak RSS."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     world = World(seed, scale)
     counts = dict.fromkeys(("customers", "accounts", "orders", "payments", "spellings"), 0)
     for customer_id in range(1, scale + 1):
@@ -305,12 +302,13 @@ def generate_child(seed: int, scale: int, conn: Connection) -> None:
             if world.present_in(customer_id, system):
                 spell(seed, customer, system)
                 counts["spellings"] += 1
-    generated = time.perf_counter() - started
+    generated, generated_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     started = time.perf_counter()
     members = {system: len(world.members(system)) for system in SYSTEMS}
     conn.send(
         {
             "generate_s": generated,
+            "generate_cpu_s": generated_cpu,
             "members_s": time.perf_counter() - started,
             "counts": counts,
             "members": members,
@@ -320,10 +318,9 @@ def generate_child(seed: int, scale: int, conn: Connection) -> None:
 
 
 def bench_world(seed: int, scale: int) -> dict[str, Any]:
-    parent, child = mp.get_context("spawn").Pipe()
-    process = mp.get_context("spawn").Process(target=generate_child, args=(seed, scale, child), daemon=True)
-    process.start()
-    report = parent.recv()
+    """Time the whole world's generation in a fresh process."""
+    process, conn = spawn(generate_child, seed, scale)
+    report = conn.recv()
     process.join(10)
     return report
 
@@ -331,34 +328,27 @@ def bench_world(seed: int, scale: int) -> dict[str, Any]:
 # -- report -----------------------------------------------------------------
 
 
-def print_throughput(results: list[Throughput]) -> None:
-    head = (
-        "system",
-        "main list read",
-        "records/s",
-        "calls/s",
-        "rec/call",
-        "srv CPU",
-        "rec/srv-CPU-s",
-        "start s",
-        "RSS MB",
+HEAD = ("system", "main list read", "records/s", "calls/s", "rec/call", "srv CPU", "rec/srv-CPU-s", "start s", "RSS MB")
+
+
+def _row(r: Throughput) -> tuple[str, ...]:
+    per_cpu = f"{r.records / r.server_cpu:,.0f}" if r.server_cpu else "-"
+    rates = (f"{r.records / r.seconds:,.0f}", f"{r.calls / r.seconds:,.1f}", f"{r.records / max(r.calls, 1):,.0f}")
+    return (
+        r.system,
+        r.label,
+        *rates,
+        f"{r.server_cpu / r.seconds:.0%}",
+        per_cpu,
+        f"{r.start_s:.2f}",
+        f"{r.peak_rss / MB:,.0f}",
     )
-    rows = [head]
-    for r in results:
-        rows.append(
-            (
-                r.system,
-                r.label,
-                f"{r.records / r.seconds:,.0f}",
-                f"{r.calls / r.seconds:,.1f}",
-                f"{r.records / max(r.calls, 1):,.0f}",
-                f"{r.server_cpu / r.seconds:.0%}",
-                f"{r.records / r.server_cpu:,.0f}" if r.server_cpu else "-",
-                f"{r.start_s:.2f}",
-                f"{r.peak_rss / MB:,.0f}",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+
+
+def print_throughput(results: list[Throughput]) -> None:
+    """The simulator table, then one line per note."""
+    rows = [HEAD, *map(_row, results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEAD))]
     for index, row in enumerate(rows):
         print(
             "  ".join(
@@ -373,16 +363,19 @@ def print_throughput(results: list[Throughput]) -> None:
 
 
 def print_world(scale: int, report: dict[str, Any]) -> None:
+    """The world generation figures."""
     counts = report["counts"]
     per_customer = report["generate_s"] / counts["customers"] * 1e6
     print(f"World(seed, {scale:,}): every customer with accounts, orders, payments and each system's spelling")
-    print(f"  generated in {report['generate_s']:.2f} s ({per_customer:.0f} us per customer)")
+    wall, cpu = report["generate_s"], report["generate_cpu_s"]
+    print(f"  generated in {wall:.2f} s wall, {cpu:.2f} s CPU ({per_customer:.0f} us wall per customer)")
     print("  " + ", ".join(f"{value:,} {name}" for name, value in counts.items()))
     print(f"  members() of all four systems: {report['members_s']:.2f} s ({report['members']})")
     print(f"  peak RSS of the generating process: {report['peak_rss'] / MB:,.0f} MB")
 
 
 def main() -> None:
+    """Parse the flags, run every benchmark, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 customers and 1.5 s per simulator")
     parser.add_argument("--scale", type=int, help="customers in the world (default 100,000; 10,000 with --quick)")

@@ -52,10 +52,10 @@ class StagedRecord(Base):
     extracted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (
-        UniqueConstraint("source", "entity", "source_id"),
-        Index("ix_staged_records_seen", "source", "entity", "last_seen_run"),
-    )
+    # Every page looks its ids up in this index. source_id leads so the lookup is always an index
+    # condition: with (source, entity) first, PostgreSQL on a freshly loaded table (no statistics
+    # yet) scans a whole source and filters it, for every page.
+    __table_args__ = (UniqueConstraint("source_id", "entity", "source"),)
 
 
 class RejectedRecord(Base):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
+import orjson
 import structlog
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -48,6 +49,14 @@ class RawResponse:
 
     def json(self) -> Any:
         """The body as JSON, or :class:`ProxyPageError` when a proxy or error page answered instead."""
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return self._lenient_json()
+
+    def _lenient_json(self) -> Any:
+        # orjson refuses lone surrogates ("\ud800") that json accepts; such records must reach
+        # the staging step to be rejected one by one rather than failing their whole page.
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError):

@@ -29,7 +29,7 @@ from etl.db.engine import session_factory
 from etl.pipeline.staging import (
     Rejection,
     StageCounts,
-    content_hash,
+    fingerprint,
     load_state,
     mark_deleted,
     reject_records,
@@ -79,7 +79,7 @@ def split_page(stream: Stream, records: list[Any]) -> tuple[list[tuple[str, Any,
         source_id = None
         try:
             source_id = stream.source_id(record)
-            good.append((source_id, record, content_hash(record)))
+            good.append((source_id, *fingerprint(record)))
         except (RecordRejected, ValueError) as exc:
             bad.append(Rejection(source_id, record, str(exc)))
     return good, bad

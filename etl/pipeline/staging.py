@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+import orjson
+from sqlalchemy import BigInteger, String, any_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from etl.db.engine import JsonText
 from etl.db.staging import RejectedRecord, StagedRecord, StreamState
 
 
@@ -46,21 +49,27 @@ class Rejection:
     reason: str
 
 
-def canonical_json(payload: Any) -> str:
-    """Stable text of a payload: sorted keys, no whitespace, real Unicode."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+def canonical_json(payload: Any) -> bytes:
+    """Stable UTF-8 text of a payload: sorted keys, no whitespace; raises ``ValueError`` on bad text."""
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except orjson.JSONEncodeError as exc:
+        if "surrogates" in str(exc) or "str is not valid UTF-8" in str(exc):
+            raise ValueError("undecodable text (an unpaired surrogate, not valid Unicode)") from None
+        raise ValueError(f"payload cannot be stored as JSON: {exc}") from None
 
 
 def content_hash(payload: Any) -> str:
-    """SHA-256 of the canonical JSON; raises ``ValueError`` on text that cannot be stored."""
-    text = canonical_json(payload)
-    if "\\u0000" in text or "\x00" in text:
+    """SHA-256 of the canonical JSON; raises ``ValueError`` on text a SQL text column cannot store."""
+    return fingerprint(payload)[1]
+
+
+def fingerprint(payload: Any) -> tuple[JsonText, str]:
+    """The payload's canonical JSON, ready to store as is, and its SHA-256."""
+    data = canonical_json(payload)
+    if b"\\u0000" in data:
         raise ValueError("text contains a NUL character, which SQL text columns cannot store")
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"undecodable text (unpaired surrogate at position {exc.start})") from None
-    return hashlib.sha256(data).hexdigest()
+    return JsonText(data.decode()), hashlib.sha256(data).hexdigest()
 
 
 async def stage_records(
@@ -83,7 +92,7 @@ async def stage_records(
             select(StagedRecord.id, StagedRecord.source_id, StagedRecord.content_hash, StagedRecord.deleted_at).where(
                 StagedRecord.source == source,
                 StagedRecord.entity == entity,
-                StagedRecord.source_id.in_(list(latest)),
+                one_of(session, StagedRecord.source_id, list(latest)),
             )
         )
     }
@@ -103,16 +112,25 @@ async def stage_records(
         else:
             unchanged_ids.append(row.id)
     if new_rows:
-        await session.execute(insert(StagedRecord), new_rows)
+        await session.execute(insert(StagedRecord.__table__), new_rows)
     if changed_rows:
         await session.execute(update(StagedRecord), changed_rows)
     if unchanged_ids:
         await session.execute(
-            update(StagedRecord).where(StagedRecord.id.in_(unchanged_ids)).values(last_seen_run=run_id)
+            update(StagedRecord).where(one_of(session, StagedRecord.id, unchanged_ids)).values(last_seen_run=run_id)
         )
     counts.new, counts.changed, counts.unchanged = len(new_rows), len(changed_rows), len(unchanged_ids)
     counts.records = len(records)
     return counts
+
+
+def one_of(session: AsyncSession, column: Any, values: list[Any]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter and one cached plan
+    instead of a statement with hundreds of placeholders prepared anew for each page size."""
+    if session.bind.dialect.name == "postgresql":
+        element = String() if isinstance(values[0], str) else BigInteger()
+        return column == any_(bindparam("values", values, type_=ARRAY(element)))
+    return column.in_(values)
 
 
 async def reject_records(

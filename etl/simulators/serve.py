@@ -9,6 +9,7 @@ with ``web.AppRunner``/``web.TCPSite``. ``serve_forever`` is the body of ``etl s
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -159,10 +160,13 @@ async def serve_forever(
     base_port: int = 18000,
     host: str = "127.0.0.1",
     options: Mapping[str, object] | None = None,
-    write: Callable[[str], object] = print,
+    write: Callable[[str], object] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (or until ``stop`` is set); print the URL table, then a fault summary."""
+    if write is None:
+        # Flushed, so a parent reading our stdout through a pipe sees the table while we serve.
+        write = functools.partial(print, flush=True)
     if stop is None:
         stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -49,11 +49,8 @@ def upgrade() -> None:
         sa.Column("extracted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staged_records")),
-        sa.UniqueConstraint("source", "entity", "source_id", name=op.f("uq_staged_records_source_entity_source_id")),
+        sa.UniqueConstraint("source_id", "entity", "source", name=op.f("uq_staged_records_source_id_entity_source")),
     )
-    with op.batch_alter_table("staged_records", schema=None) as batch_op:
-        batch_op.create_index("ix_staged_records_seen", ["source", "entity", "last_seen_run"], unique=False)
-
     op.create_table(
         "stream_states",
         sa.Column("source", sa.String(length=64), nullable=False),
@@ -89,9 +86,6 @@ def downgrade() -> None:
 
     op.drop_table("sync_runs")
     op.drop_table("stream_states")
-    with op.batch_alter_table("staged_records", schema=None) as batch_op:
-        batch_op.drop_index("ix_staged_records_seen")
-
     op.drop_table("staged_records")
     with op.batch_alter_table("rejected_records", schema=None) as batch_op:
         batch_op.drop_index("ix_rejected_records_run")

@@ -419,6 +419,18 @@ async def test_5_3_5_same_changedate_must_come_with_the_resumekey(start: Start) 
     assert moved["status"] == 0 and other["status"] == 0
 
 
+async def test_5_3_5_ignoreclosed_leaves_closed_customers_out(start: Start) -> None:
+    """``ignoreclosed`` drops closed customers from every chunk, and its resumekeys only continue that filter."""
+    mbz = await start(chunk_size=25)
+    closed_id = (await mbz.ok("CreateUpdateCustomerByID", customer={"id": FIRST_CUSTOMER, "closed": 1}))["customer"]
+    everything, _, _ = await mbz.sync("GetCustomersByLastChange", "customers")
+    open_only, _, _ = await mbz.sync("GetCustomersByLastChange", "customers", ignoreclosed="1", **SYNC_START)
+    assert closed_id["id"] not in {c["id"] for c in open_only}
+    assert sorted(c["id"] for c in open_only) == sorted(c["id"] for c in everything if not c["closed"])
+    key = (await mbz.ok("GetCustomersByLastChange", **SYNC_START, ignoreclosed=1))["resumekey"]
+    assert (await mbz.one("GetCustomersByLastChange", **SYNC_START, resumekey=key))["status"] == 0
+
+
 @pytest.mark.parametrize("key", ["garbage", "abc.def", "", "x" * 40 + "." + "0" * 16])
 async def test_5_3_5_unknown_or_garbled_resumekey_status_0(start: Start, key: str) -> None:
     """A resumekey this tenant did not issue (or a tampered one) fails; an empty one starts over."""

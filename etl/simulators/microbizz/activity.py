@@ -35,7 +35,8 @@ class InvoiceLineBase:
     """One invoice line per world order line of the Microbizz customers.
 
     The first use draws every member's orders once and keeps each line as a few
-    numeric columns (about 40 bytes a line), so reading a line later costs a bisect.
+    numeric columns (about 60 bytes a line), so reading a line later costs a bisect.
+    Implements :class:`~etl.simulators.microbizz.store.BaseSource`.
     """
 
     entity = "invoiceline"
@@ -125,7 +126,10 @@ class InvoiceLineBase:
 
 
 class TodoBase:
-    """Tasks and work orders: up to three per Microbizz customer."""
+    """Tasks and work orders: up to three per Microbizz customer.
+
+    Implements :class:`~etl.simulators.microbizz.store.BaseSource`.
+    """
 
     entity = "todo"
 

@@ -126,8 +126,10 @@ def change_feed(
             point = resume.decode(key, state.secret)
         except resume.BadResumeKey as exc:
             raise CommandError(str(exc)) from None
-        if point.entity != table_name or point.flags != flags:
+        if point.entity != table_name:
             raise CommandError("resumekey belongs to another command")
+        if point.flags != flags:
+            raise CommandError("resumekey was issued for other filters (e.g. ignoreclosed)")
         if point.since != since:
             raise CommandError("resumekey does not match changedate/changetime")
         snapshot, after = point.snapshot, point.after

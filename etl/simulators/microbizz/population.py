@@ -52,7 +52,10 @@ def base_second(seed: int, entity: str, record_id: int) -> int:
 
 
 class CustomerBase:
-    """Customers present in Microbizz, spelled the way Microbizz spells them."""
+    """Customers present in Microbizz, spelled the way Microbizz spells them.
+
+    Implements :class:`~etl.simulators.microbizz.store.BaseSource`.
+    """
 
     entity = "customer"
 
@@ -117,7 +120,10 @@ class CustomerBase:
 
 
 class UserBase:
-    """The tenant's employees: a few dozen, drawn once (they are not world entities)."""
+    """The tenant's employees: a few dozen, drawn once (they are not world entities).
+
+    Implements :class:`~etl.simulators.microbizz.store.BaseSource`.
+    """
 
     entity = "user"
 
@@ -166,7 +172,10 @@ class UserBase:
 
 
 class ProductBase:
-    """The world's catalogue; product numbers are the world's refs."""
+    """The world's catalogue; product numbers are the world's refs.
+
+    Implements :class:`~etl.simulators.microbizz.store.BaseSource`.
+    """
 
     entity = "product"
 

@@ -36,13 +36,33 @@ class BaseSource(Protocol):
     entity: str
     first_free_id: int
 
-    def contains(self, record_id: int) -> bool: ...
-    def ids(self) -> Iterator[int]: ...
-    def change_keys(self) -> Iterator[tuple[int, int]]: ...
-    def changed_second(self, record_id: int) -> int: ...
-    def true_id(self, record_id: int) -> int: ...
-    def find_number(self, number: str) -> int | None: ...
-    def row(self, record_id: int) -> Row | None: ...
+    def contains(self, record_id: int) -> bool:
+        """Whether the world seeds a record with this id."""
+        ...
+
+    def ids(self) -> Iterator[int]:
+        """Every seeded id, ascending."""
+        ...
+
+    def change_keys(self) -> Iterator[tuple[int, int]]:
+        """``(last change in whole seconds, id)`` of every seeded record, in any order."""
+        ...
+
+    def changed_second(self, record_id: int) -> int:
+        """When a seeded record last changed, in seconds since 1970 UTC."""
+        ...
+
+    def true_id(self, record_id: int) -> int:
+        """The world id the seeded record renders."""
+        ...
+
+    def find_number(self, number: str) -> int | None:
+        """The seeded record whose number field is ``number`` as seeded."""
+        ...
+
+    def row(self, record_id: int) -> Row | None:
+        """The seeded row, or None when there is no such record."""
+        ...
 
 
 class Table:
@@ -141,8 +161,8 @@ class Table:
         keys = []
         for record_id, moments in self.history.items():
             before = bisect_left(moments, snapshot)
-            if moments[-1] >= since:
-                keys.append((moments[-1], record_id))
+            if before and moments[before - 1] >= since:
+                keys.append((moments[before - 1], record_id))
         keys.sort()
         self._overlay_cache = (cache_key, keys)
         return keys
