@@ -212,6 +212,7 @@ def simulate(
     seed: Annotated[int, typer.Option(help="World and fault seed.")] = 42,
     faults: Annotated[str, typer.Option(help="Fault profile: none | flaky | hostile.")] = "none",
     base_port: Annotated[int, typer.Option(help="miclinik port; MikroBILL +1, Microbizz +2, BILLmanager +3.")] = 18000,
+    truth_out: Annotated[Path | None, typer.Option(help="Write the ground-truth mapping (CSV) here first.")] = None,
 ) -> None:
     """Serve the four protocol-faithful simulators on 127.0.0.1 until interrupted."""
     from etl.simulators.faults import PROFILES
@@ -223,6 +224,11 @@ def simulate(
     if unknown or faults not in PROFILES:
         raise typer.BadParameter(f"unknown system {unknown} or fault profile {faults!r}")
     world = World(seed=seed, scale=scale)
+    if truth_out:
+        from etl.simulators.truth import write_truth
+
+        counts = write_truth(world, truth_out, chosen)
+        console.print(f"ground truth: {sum(counts.values()):,} records -> {truth_out}", highlight=False)
     asyncio.run(serve_forever(chosen, world=world, faults=faults, seed=seed, base_port=base_port))
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from etl.db import migrate
+from etl.db.engine import create_engine
 from etl.pipeline.extract import extract_stream
+from etl.simulators.faults import PROFILES
 from etl.sources import REGISTRY
 from etl.sources.base import Cursor, Page, Stream
 from jobs.extract import run_extract
-from tests.support import shipped_settings, simulators, source_for, staged_keys, truth_keys
+from tests.support import shipped_settings, simulators, source_for, staged_content, staged_keys, truth_keys
 
 KINDS = list(REGISTRY)
 
@@ -21,7 +24,7 @@ class RecordingStream:
         self.name, self.entity, self.settings = stream.name, stream.entity, stream.settings
         self.lookahead, self.incremental = stream.lookahead, stream.incremental
 
-    def __getattr__(self, item: str):  # noqa: ANN204
+    def __getattr__(self, item: str):
         return getattr(self.inner, item)
 
     async def fetch(self, cursor: Cursor) -> Page:
@@ -82,3 +85,44 @@ async def test_second_run_fetches_nothing_new(kind: str, engine) -> None:
             if result.stream in incremental and first_counts[result.stream] > 1:
                 # Only the overlap window (records touched in the last minutes) may be read again.
                 assert result.counts.records < first_counts[result.stream], f"{result.stream} re-read everything"
+
+
+async def _run_into(url: str, kind: str, base_url: str, **overrides):
+    settings = shipped_settings(url).model_copy(update={"sources": [source_for(kind, base_url, **overrides)]})
+    return await run_extract(settings)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("profile", ["flaky", "hostile"])
+async def test_faults_give_identical_staging_or_named_failures(
+    kind: str, profile: str, tmp_path, engine, migrated_url
+) -> None:
+    """Against one simulator, a faulted run stages exactly what a clean run stages (flaky), or
+    (hostile) does so or names every stream that failed and why."""
+    clean_url = f"sqlite+aiosqlite:///{tmp_path / 'clean.db'}"
+    migrate.upgrade(clean_url)
+    async with simulators([kind], scale=500, seed=13) as sims:
+        assert (await _run_into(clean_url, kind, sims[kind].base_url)).status == "succeeded"
+        plan = sims[kind].plan
+        plan.rates = dict(PROFILES[profile])
+        plan.latency_seconds = plan.slow_page_seconds = 0.01
+        plan.retry_after_seconds = 0
+        report = await _run_into(migrated_url, kind, sims[kind].base_url, page_size=30, max_attempts=25)
+        assert sum(plan.fired.values()) > 0, "no fault fired: the test proves nothing"
+    clean_engine = create_engine(clean_url)
+    try:
+        clean = await staged_content(clean_engine)
+    finally:
+        await clean_engine.dispose()
+    if profile == "flaky" or report.status == "succeeded":
+        assert report.status == "succeeded", report.failures()
+        assert await staged_content(engine) == clean
+    else:
+        failed = {r.stream for r in report.results if r.status != "succeeded"}
+        assert failed and all(f.split(":", 1)[0].split(".", 1)[1] in failed for f in report.failures())
+        assert all(": " in f for f in report.failures())
+        # what did succeed is exactly the clean content of those streams
+        good = {s.entity for s in REGISTRY[kind].streams if s.name not in failed}
+        assert {row for row in await staged_content(engine) if row[1] in good} == {
+            row for row in clean if row[1] in good
+        }
