@@ -121,13 +121,15 @@ async def _prefetch(pages: AsyncIterator[tuple[Cursor, Page]], depth: int) -> As
             async for item in pages:
                 await queue.put(item)
             await queue.put(done)
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            raise  # the consumer is gone; nobody would take a put from a full queue
+        except Exception as exc:
             await queue.put(exc)
 
     producer = asyncio.create_task(produce())
     try:
         while (item := await queue.get()) is not done:
-            if isinstance(item, BaseException):
+            if isinstance(item, Exception):
                 raise item
             yield item
     finally:

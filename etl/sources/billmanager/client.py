@@ -50,7 +50,6 @@ class BillmanagerClient(SourceClient):
         # A cheap function that needs the same login, to check authinfo credentials at open().
         self.probe_func = str(settings.options.get("probe_func", "paymethod"))
         self.logins = 0
-        self.paging_confirmed = False
         self._sid: str | None = None
         self._dead_sids: set[str] = set()
         self._login_lock = asyncio.Lock()

@@ -128,28 +128,31 @@ def session_id(doc: Mapping[str, Any]) -> str | None:
     return sid if isinstance(sid, str) and sid.strip() else None
 
 
-def next_page(doc: Mapping[str, Any], count: int, p_num: int, p_cnt: int) -> int | None:
-    """The page number after page ``p_num`` of ``p_cnt`` rows that held ``count`` rows; None at the end.
+def last_page(doc: Mapping[str, Any], count: int, p_cnt: int) -> int | None:
+    """The number of the list's last page, or None when the server did not page this answer.
 
     ``p_num``/``p_cnt`` are UI parameters ([I] as API parameters). A server that ignores them
     answers every row at once: more rows than asked, or no ``p_elems``; that answer is the
     whole list. A server that caps the page size reports its own ``p_cnt``, which then decides
-    where the list ends. A server that answers another page than the one asked for would make
-    the scan repeat itself forever, so that is a protocol error.
+    how many pages there are.
     """
     total = number(doc.get("p_elems"))
     if total is None or count > p_cnt:
         return None
+    size = min(p_cnt, number(doc.get("p_cnt")) or p_cnt)
+    return max(1, -(-total // size)) if size > 0 else 1
+
+
+def next_page(doc: Mapping[str, Any], count: int, p_num: int, p_cnt: int) -> int | None:
+    """The page number after page ``p_num`` of ``p_cnt`` rows that held ``count`` rows; None at the end.
+
+    A server that answers another page than the one asked for would make the scan repeat
+    itself forever, so that is a protocol error.
+    """
+    last = last_page(doc, count, p_cnt)
+    if last is None:
+        return None
     echoed = number(doc.get("p_num"))
     if echoed is not None and echoed != p_num and count:
         raise ProtocolError(f"asked for page {p_num}, the server answered page {echoed}; paging is not usable")
-    size = min(p_cnt, number(doc.get("p_cnt")) or p_cnt)
-    if count == 0 or size <= 0 or p_num * size >= total:
-        return None
-    return p_num + 1
-
-
-def honours_paging(doc: Mapping[str, Any], count: int, p_cnt: int) -> bool:
-    """Whether an answer shows the server paging (so later pages may be fetched ahead)."""
-    total = number(doc.get("p_elems"))
-    return total is not None and count <= p_cnt and total > count
+    return p_num + 1 if count and p_num < last else None

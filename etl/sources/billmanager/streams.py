@@ -10,11 +10,11 @@
 | soft      | order    | ``func=soft``                 | ordered software/service items              |
 
 Every call sends ``out=json&p_num=<n>&p_cnt=<page_size>``. Pages are numbered, and page
-N+1 is known without reading page N, so once the server has shown that it pages, the
-engine fetches a few pages ahead. A server that ignores the UI paging parameters answers
-the whole list at once; that answer is taken as the complete list (see
-:func:`~etl.sources.billmanager.doc.next_page`). The cursor keeps the page size it was
-started with, so a resumed scan numbers pages as the interrupted one did.
+N+1 is known without reading page N, so once an answer has shown how many pages the list
+has (``p_elems``), the engine fetches a few of them ahead, never past the last. A server
+that ignores the UI paging parameters answers the whole list at once; that answer is taken
+as the complete list (see :func:`~etl.sources.billmanager.doc.last_page`). The cursor keeps
+the page size it was started with, so a resumed scan numbers pages as the interrupted one did.
 
 Change detection: full scan and hash diff. No list function is known to filter on a
 modification time (``payment`` filters only on creation date and status; protocols.md
@@ -32,9 +32,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from etl.settings import SourceSettings
 from etl.sources.base import Cursor, Page, RecordRejected, Stream
 from etl.sources.billmanager.client import BillmanagerClient
-from etl.sources.billmanager.doc import honours_paging, next_page, rows, text
+from etl.sources.billmanager.doc import last_page, next_page, rows, text
 
 
 class PanelListStream(Stream):
@@ -44,19 +45,24 @@ class PanelListStream(Stream):
     lookahead = True
     client: BillmanagerClient
 
+    def __init__(self, client: BillmanagerClient, settings: SourceSettings) -> None:
+        super().__init__(client, settings)
+        # Known once a page of this scan has shown the server pages (p_elems); None until then.
+        self.last_page: int | None = None
+
     def start(self, watermark: Cursor | None) -> Cursor:
         return {"p_num": 1, "p_cnt": self.settings.page_size}
 
     def predict(self, cursor: Cursor) -> Cursor | None:
-        # Until the server has shown it pages, a guessed page 2 could be the whole list again.
-        return {**cursor, "p_num": cursor["p_num"] + 1} if self.client.paging_confirmed else None
+        # Guess only pages that exist: before the first answer, page 2 could be the whole list again.
+        following = int(cursor["p_num"]) + 1
+        return {**cursor, "p_num": following} if self.last_page is not None and following <= self.last_page else None
 
     async def fetch(self, cursor: Cursor) -> Page:
         p_num, p_cnt = int(cursor["p_num"]), int(cursor["p_cnt"])
         doc = await self.client.call(self.func, {"p_num": p_num, "p_cnt": p_cnt})
         records = rows(doc)
-        if honours_paging(doc, len(records), p_cnt):
-            self.client.paging_confirmed = True
+        self.last_page = last_page(doc, len(records), p_cnt)
         following = next_page(doc, len(records), p_num, p_cnt)
         kept = [record for record in records if self.keep(record)]
         return Page(kept, None if following is None else {**cursor, "p_num": following})
@@ -72,18 +78,24 @@ class PanelListStream(Stream):
         if "id" not in record:
             raise RecordRejected("row has no id")
         value = text(record["id"])
-        if value is None or not value.strip():
+        if value is None:
             raise RecordRejected(f"id is not a text node: {str(record['id'])[:60]!r}")
+        if not value.strip():
+            raise RecordRejected("id is empty")
         return value.strip()
 
 
 class AccountsStream(PanelListStream):
+    """Clients (``func=account``)."""
+
     name = "accounts"
     entity = "customer"
     func = "account"
 
 
 class UsersStream(PanelListStream):
+    """Logins of clients (``func=user``), staff logins skipped."""
+
     name = "users"
     entity = "user"
     func = "user"
@@ -96,24 +108,32 @@ class UsersStream(PanelListStream):
 
 
 class PricelistStream(PanelListStream):
+    """Tariff plans (``func=pricelist``)."""
+
     name = "pricelist"
     entity = "product"
     func = "pricelist"
 
 
 class PaymentsStream(PanelListStream):
+    """Payments of every client (``func=payment``)."""
+
     name = "payments"
     entity = "payment"
     func = "payment"
 
 
 class VdsStream(PanelListStream):
+    """Virtual servers with their IPs (``func=vds``): the ISP accounts."""
+
     name = "vds"
     entity = "account"
     func = "vds"
 
 
 class SoftStream(PanelListStream):
+    """Ordered software and service items (``func=soft``)."""
+
     name = "soft"
     entity = "order"
     func = "soft"

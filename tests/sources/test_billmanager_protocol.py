@@ -1,0 +1,171 @@
+"""BILLmanager answers read as values: error classes, proxy pages, rows, paging; and malformed rows on a wire."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+
+from etl.db.staging import RejectedRecord
+from etl.http.errors import (
+    AuthenticationError,
+    BadRequest,
+    PermissionDenied,
+    ProtocolError,
+    ProxyPageError,
+    ServerError,
+    SessionExpired,
+)
+from etl.http.transport import HttpTransport, RawResponse
+from etl.pipeline.extract import extract_stream
+from etl.sources.billmanager.client import BillmanagerClient
+from etl.sources.billmanager.doc import document, error_for, next_page, rows
+from etl.sources.billmanager.streams import AccountsStream
+from tests.support import source_for, staged_keys
+
+
+def answer(doc: dict[str, Any], status: int = 200) -> RawResponse:
+    return RawResponse(status, {"Content-Type": "application/json"}, json.dumps({"doc": doc}).encode())
+
+
+def error_doc(kind: str, obj: str = "", msg: str = "") -> dict[str, Any]:
+    error: dict[str, Any] = {"$type": kind, "msg": {"$": msg}}
+    if obj:
+        error["$object"] = obj
+    return {"$func": "x", "error": error}
+
+
+@pytest.mark.parametrize(
+    ("doc", "session", "expected"),
+    [
+        (error_doc("auth", "auth", "The session has expired"), True, SessionExpired),
+        (error_doc("auth", "authinfo"), False, AuthenticationError),
+        (error_doc("auth", "username", "Invalid username or password"), False, AuthenticationError),
+        (error_doc("access", "auth"), True, PermissionDenied),
+        (error_doc("access", "func", "Insufficient privileges"), True, PermissionDenied),
+        (error_doc("missed", "func", "Unknown function: 'vhost'"), True, BadRequest),
+        (error_doc("missed", "elid"), True, BadRequest),
+        (error_doc("value", "p_cnt"), True, BadRequest),
+        (error_doc("exists", "user"), True, BadRequest),
+        (error_doc("license"), True, ProtocolError),
+    ],
+)
+def test_doc_errors_are_classified_by_type_and_object(doc, session, expected) -> None:
+    """Each ``$type``/``$object`` pair maps to one exception class; expiry only counts on an accepted session."""
+    assert type(error_for(document(answer(doc), "x"), "x", session=session)) is expected
+
+
+def test_unknown_function_message_says_it_is_missing_from_the_installation() -> None:
+    """An unknown function reads as a configuration gap, not as a generic bad request."""
+    error = error_for(error_doc("missed", "func", "Unknown function"), "vhost", session=True)
+    assert "func=vhost: the function is not available on this installation" in str(error)
+
+
+def test_server_text_is_scrubbed_of_secrets() -> None:
+    """A password the server echoes in its message never reaches the exception text."""
+    error = error_for(error_doc("value", "password", "bad value 'hunter2-secret'"), "auth", session=False,
+                      secrets=["hunter2-secret"])  # fmt: skip
+    assert "hunter2-secret" not in str(error) and "***" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (RawResponse(502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>"), ServerError),
+        (RawResponse(200, {"Content-Type": "text/html"}, b"<!DOCTYPE html><title>BILLmanager</title>"), ProxyPageError),
+        (RawResponse(200, {"Content-Type": "application/json"}, b'{"nodoc": 1}'), ProxyPageError),
+    ],
+)
+def test_infrastructure_answers_are_retryable(response, expected) -> None:
+    """5xx pages, HTML where JSON was asked and JSON without a doc are retried, never staged."""
+    with pytest.raises(expected):
+        document(response, "account")
+
+
+@pytest.mark.parametrize(
+    ("doc", "count"),
+    [({}, 0), ({"elem": {"id": {"$": "1"}}}, 1), ({"elem": [{"id": {"$": "1"}}, {"id": {"$": "2"}}]}, 2)],
+)
+def test_rows_accept_absent_lone_and_listed_elems(doc, count) -> None:
+    """No ``elem`` is an empty list and a lone object is a one-row list."""
+    assert len(rows(doc)) == count
+
+
+def paged(total: int | None, p_num: int = 1, p_cnt: int | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"p_num": {"$": str(p_num)}}
+    if total is not None:
+        doc["p_elems"] = {"$": str(total)}
+    if p_cnt is not None:
+        doc["p_cnt"] = {"$": str(p_cnt)}
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "count", "p_num", "p_cnt", "expected"),
+    [
+        (paged(25, 1, 10), 10, 1, 10, 2),
+        (paged(25, 3, 10), 5, 3, 10, None),
+        (paged(20, 2, 10), 10, 2, 10, None),
+        (paged(None), 10, 1, 10, None),  # no paging metadata: the answer is the whole list
+        (paged(500, 1, 500), 500, 1, 100, None),  # more rows than asked: paging ignored
+        (paged(250, 1, 100), 100, 1, 500, 2),  # the server capped the page size: keep going
+        (paged(250, 3, 100), 50, 3, 500, None),
+        (paged(0), 0, 1, 10, None),
+    ],
+)
+def test_paging_decisions(doc, count, p_num, p_cnt, expected) -> None:
+    """The next page follows from p_elems and the server's page size; ignored paging ends the scan."""
+    assert next_page(doc, count, p_num, p_cnt) == expected
+
+
+def test_a_server_answering_another_page_is_a_protocol_error() -> None:
+    """Page 2 answered as page 1 would repeat forever, so the scan stops with a clear error."""
+    with pytest.raises(ProtocolError, match="asked for page 2"):
+        next_page(paged(30, 1, 10), 10, 2, 10)
+
+
+ROWS: list[Any] = [
+    {"id": {"$": "1"}, "name": {"$": "Good One"}},
+    {"name": {"$": "no id at all"}},
+    "a bare string",
+    {"id": {"$": ""}, "name": {"$": "empty id"}},
+    {"id": {"nested": ["x"]}, "name": {"$": "id without text"}},
+    {"id": {"$": "6"}, "name": {"$": "Good Six"}, "unknown_column": {"$attr": "kept", "$": "v"}},
+]
+
+
+def tiny_panel() -> web.Application:
+    """A panel that logs in and serves one client list holding malformed rows, in BILLmanager's shape."""
+
+    async def handle(request: web.Request) -> web.Response:
+        form = await request.post()
+        if form.get("func") == "auth":
+            return web.json_response({"doc": {"auth": {"$id": "sid-1", "$": "sid-1"}}})
+        doc = {"p_elems": {"$": str(len(ROWS))}, "p_num": {"$": "1"}, "p_cnt": {"$": "100"}, "elem": ROWS}
+        return web.json_response({"doc": doc})
+
+    app = web.Application()
+    app.router.add_post("/billmgr", handle)
+    return app
+
+
+async def test_malformed_rows_are_rejected_with_reasons_and_the_rest_staged(engine) -> None:
+    """Rows without a usable id are filed as rejected with their reason; good rows are staged whole."""
+    async with TestServer(tiny_panel(), host="127.0.0.1") as server:
+        source = source_for("billmanager", str(server.make_url("/billmgr")))
+        async with HttpTransport(source) as transport:
+            client = BillmanagerClient(source, transport)
+            await client.open()
+            result = await extract_stream(engine, AccountsStream(client, source), source=source.name, run_id="r1")
+    assert result.complete and (result.counts.new, result.counts.rejected) == (2, 4)
+    assert await staged_keys(engine, source.name) == {("customer", "1"), ("customer", "6")}
+    async with engine.connect() as conn:
+        reasons = sorted((await conn.scalars(select(RejectedRecord.reason))).all())
+    assert reasons == sorted(
+        ["id is empty", "id is not a text node: \"{'nested': ['x']}\"", "row has no id",
+         "row is a str, not an object"]
+    )  # fmt: skip
