@@ -42,7 +42,18 @@ def free_port() -> int:
 
 def start_simulator(records: int, port: int) -> subprocess.Popen:
     scale = int(records / MEMBER_SHARE) + 1
-    cmd = [sys.executable, "-m", "etl", "simulate", "--systems", "miclinik", "--scale", str(scale), "--base-port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "etl",
+        "simulate",
+        "--systems",
+        "miclinik",
+        "--scale",
+        str(scale),
+        "--base-port",
+        str(port),
+    ]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -126,7 +137,9 @@ def fresh_database(kind: str, tmp: Path) -> tuple[str, callable]:
     name = f"etl_bench_{uuid.uuid4().hex[:8]}"
 
     async def admin_sql(sql: str) -> None:
-        conn = await asyncpg.connect(host=admin.host, port=admin.port or 5432, user=admin.username, database=admin.database)
+        conn = await asyncpg.connect(
+            host=admin.host, port=admin.port or 5432, user=admin.username, database=admin.database
+        )
         try:
             await conn.execute(sql)
         finally:
@@ -153,8 +166,8 @@ def measure(records: int, databases: list[str], page_size: int, tmp: Path) -> li
                 drop()
             rows.append({"db": kind, "size": records, "baseline": baseline, "etl": etl})
             print(
-                f"{kind:10} {etl['records']:>9,} records  etl {etl['rate']:>8,.0f}/s  baseline {baseline['rate']:>8,.0f}/s"
-                f"  ratio {etl['rate'] / baseline['rate']:.2f}  etl peak RSS {etl['rss_mb']:.0f} MB",
+                f"{kind:10} {etl['records']:>9,} records  etl {etl['rate']:>8,.0f}/s"
+                f"  baseline {baseline['rate']:>8,.0f}/s  ratio {etl['rate'] / baseline['rate']:.2f}  etl peak RSS {etl['rss_mb']:.0f} MB",
                 flush=True,
             )
     finally:

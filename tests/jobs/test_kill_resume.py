@@ -54,8 +54,13 @@ async def _miclinik_checkpoints(url: str) -> dict[str, int]:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(select(StreamState.stream, StreamState.state).where(StreamState.source == "miclinik"))
-            return {stream: int(((state or {}).get("scan") or {}).get("cursor", {}).get("after", 0)) for stream, state in rows}
+            rows = await conn.execute(
+                select(StreamState.stream, StreamState.state).where(StreamState.source == "miclinik")
+            )
+            return {
+                stream: int(((state or {}).get("scan") or {}).get("cursor", {}).get("after", 0))
+                for stream, state in rows
+            }
     finally:
         await engine.dispose()
 
@@ -72,7 +77,9 @@ def _keyset_positions(log: list[dict]) -> list[tuple[str, int]]:
     return positions
 
 
-async def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(tmp_path: Path, database_url: str) -> None:
+async def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
+    tmp_path: Path, database_url: str
+) -> None:
     """Ten SIGKILLs at random moments, then a finishing run: staging equals a clean run's, and no
     miclinik page staged before a kill is requested again afterwards."""
     reference_url = f"sqlite+aiosqlite:///{tmp_path / 'reference.db'}"

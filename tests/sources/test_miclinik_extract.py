@@ -41,7 +41,9 @@ async def test_flaky_faults_give_identical_staging(tmp_path, engine, migrated_ur
     """Under the flaky profile (5xx pages, 429, resets, truncation, 401 bursts) staging equals a clean run."""
     clean = await _content_of_clean_run(tmp_path, scale=1200, seed=5)
     async with simulators(["miclinik"], scale=1200, seed=5, faults="flaky") as sims:
-        report = await run_extract(_settings(migrated_url, source_for("miclinik", sims["miclinik"].base_url, page_size=40)))
+        report = await run_extract(
+            _settings(migrated_url, source_for("miclinik", sims["miclinik"].base_url, page_size=40))
+        )
         assert report.status == "succeeded", report.failures()
         assert sum(sims["miclinik"].plan.fired.values()) > 0, "no fault fired: the test proves nothing"
         assert report.retries["miclinik"] > 0
