@@ -165,11 +165,9 @@ def measure(records: int, databases: list[str], page_size: int, tmp: Path) -> li
             finally:
                 drop()
             rows.append({"db": kind, "size": records, "baseline": baseline, "etl": etl})
-            print(
-                f"{kind:10} {etl['records']:>9,} records  etl {etl['rate']:>8,.0f}/s"
-                f"  baseline {baseline['rate']:>8,.0f}/s  ratio {etl['rate'] / baseline['rate']:.2f}  etl peak RSS {etl['rss_mb']:.0f} MB",
-                flush=True,
-            )
+            ratio = etl["rate"] / baseline["rate"]
+            figures = f"etl {etl['rate']:>8,.0f}/s  baseline {baseline['rate']:>8,.0f}/s  ratio {ratio:.2f}"
+            print(f"{kind:10} {etl['records']:>9,} records  {figures}  etl peak RSS {etl['rss_mb']:.0f} MB", flush=True)
     finally:
         simulator.terminate()
         simulator.wait(timeout=30)
