@@ -28,7 +28,8 @@ db_app = typer.Typer(help="Staging database schema (Alembic).", no_args_is_help=
 config_app = typer.Typer(help="Settings.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
-console = Console()
+# Piped output keeps whole tables (rich assumes 80 columns without a terminal).
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 

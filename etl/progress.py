@@ -19,9 +19,8 @@ class LiveProgress:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.rows: dict[tuple[str, str], StageCounts] = {}
-        self.started = time.monotonic()
-        self.retries: dict[str, int] = {}
+        self.rows: dict[tuple[str, str], tuple[StageCounts, int, float]] = {}
+        self.first_page: dict[tuple[str, str], float] = {}
         self._live = Live(self._table(), console=console, refresh_per_second=4, transient=True)
 
     def __enter__(self) -> LiveProgress:
@@ -31,15 +30,17 @@ class LiveProgress:
     def __exit__(self, *exc: Any) -> None:
         self._live.__exit__(*exc)
 
-    def __call__(self, source: str, stream: str, counts: StageCounts) -> None:
-        self.rows[(source, stream)] = counts
+    def __call__(self, source: str, stream: str, counts: StageCounts, retries: int = 0) -> None:
+        first_seen = self.first_page.setdefault((source, stream), time.monotonic())
+        self.rows[(source, stream)] = (counts, retries, first_seen)
         self._live.update(self._table())
 
     def _table(self) -> Table:
-        table = Table("source", "stream", "records", "pages", "rate/s", title="extracting")
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        for (source, stream), counts in sorted(self.rows.items()):
-            table.add_row(source, stream, str(counts.records), str(counts.pages), f"{counts.records / elapsed:,.0f}")
+        table = Table("source", "stream", "records", "pages", "retries", "rate/s", title="extracting")
+        for (source, stream), (counts, retries, first_seen) in sorted(self.rows.items()):
+            elapsed = max(time.monotonic() - first_seen, 1e-6)
+            rate = f"{counts.records / elapsed:,.0f}"
+            table.add_row(source, stream, f"{counts.records:,}", str(counts.pages), str(retries), rate)
         return table
 
 

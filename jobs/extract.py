@@ -8,7 +8,8 @@ line per stream, one ``sync_runs`` row per run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -21,11 +22,15 @@ from etl.http.errors import FatalError, SourceError
 from etl.http.transport import HttpTransport
 from etl.logging import redact
 from etl.pipeline.extract import ProgressCallback, StreamResult, extract_stream
+from etl.pipeline.staging import StageCounts
 from etl.settings import Settings, SourceSettings
 from etl.sources import REGISTRY
 from etl.sources.base import Stream
 
 log = structlog.get_logger("jobs.extract")
+PROGRESS_LOG_SECONDS = 30.0
+# (source, stream, counts so far, retries so far on that source)
+RunProgress = Callable[[str, str, StageCounts, int], None]
 
 
 @dataclass
@@ -68,7 +73,7 @@ async def extract_source(
     *,
     streams: Sequence[str],
     full: bool,
-    progress: ProgressCallback | None,
+    progress: RunProgress | None,
 ) -> list[StreamResult]:
     """Run the wanted streams of one source; a fatal error stops this source only."""
     definition = REGISTRY[source.kind]
@@ -100,18 +105,38 @@ async def extract_source(
     return results
 
 
+def _progress_reporter(stream: Stream, display: RunProgress | None) -> ProgressCallback:
+    """Per page: feed the live display, or (no terminal) log a progress line every 30 seconds."""
+    started = last_logged = time.monotonic()
+
+    def on_page(source: str, name: str, counts: StageCounts) -> None:
+        nonlocal last_logged
+        retries = stream.client.transport.stats.retries
+        if display is not None:
+            display(source, name, counts, retries)
+            return
+        now = time.monotonic()
+        if now - last_logged >= PROGRESS_LOG_SECONDS:
+            last_logged = now
+            rate = counts.records / max(now - started, 1e-6)
+            log.info("progress", records=counts.records, pages=counts.pages, retries=retries, rate=round(rate, 1))
+
+    return on_page
+
+
 async def _run_stream(
     engine: AsyncEngine,
     stream: Stream,
     source: SourceSettings,
     run_id: str,
     full: bool,
-    progress: ProgressCallback | None,
+    progress: RunProgress | None,
 ) -> StreamResult:
     with bound_contextvars(stream=stream.name):
         try:
+            on_page = _progress_reporter(stream, progress)
             result = await extract_stream(
-                engine, stream, source=source.name, run_id=run_id, full=full, progress=progress
+                engine, stream, source=source.name, run_id=run_id, full=full, progress=on_page
             )
         except SourceError as exc:
             message = redact(f"{exc.kind}: {exc}")
@@ -131,7 +156,7 @@ async def run_extract(
     streams: Sequence[str] = (),
     full: bool = False,
     trigger: str = "manual",
-    progress: ProgressCallback | None = None,
+    progress: RunProgress | None = None,
 ) -> ExtractReport:
     """Extract the chosen sources into staging and record the run."""
     chosen = select_sources(settings, sources)

@@ -16,6 +16,11 @@ from tests.support import shipped_settings, simulators, source_for, staged_conte
 KINDS = list(REGISTRY)
 
 
+async def _run_into(url: str, kind: str, base_url: str, **overrides):
+    settings = shipped_settings(url).model_copy(update={"sources": [source_for(kind, base_url, **overrides)]})
+    return await run_extract(settings)
+
+
 class RecordingStream:
     """Wraps a stream to record the cursors the engine asks for (observation only)."""
 
@@ -33,14 +38,12 @@ class RecordingStream:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_every_stream_stages_exactly_the_simulator_records(kind: str, engine) -> None:
+async def test_every_stream_stages_exactly_the_simulator_records(kind: str, engine, migrated_url) -> None:
     """A first extract stages every record the simulator serves, once, and nothing else."""
     async with simulators([kind], scale=300) as sims:
-        settings = shipped_settings(str(engine.url.render_as_string(hide_password=False)))
-        settings = settings.model_copy(update={"sources": [source_for(kind, sims[kind].base_url)]})
-        report = await run_extract(settings)
+        report = await _run_into(migrated_url, kind, sims[kind].base_url)
         assert report.status == "succeeded", report.failures()
-        name = settings.sources[0].name
+        name = source_for(kind, sims[kind].base_url).name
         entities = {s.entity for s in REGISTRY[kind].streams}
         assert await staged_keys(engine, name) == truth_keys(sims[kind].state, entities)
         for result in report.results:
@@ -69,14 +72,12 @@ async def test_cursor_moves_forward_and_paging_ends(kind: str, engine) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_second_run_fetches_nothing_new(kind: str, engine) -> None:
+async def test_second_run_fetches_nothing_new(kind: str, migrated_url) -> None:
     """Right after a complete run, a second run stages nothing new or changed."""
     async with simulators([kind], scale=200) as sims:
-        settings = shipped_settings(str(engine.url.render_as_string(hide_password=False)))
-        settings = settings.model_copy(update={"sources": [source_for(kind, sims[kind].base_url)]})
-        first = await run_extract(settings)
+        first = await _run_into(migrated_url, kind, sims[kind].base_url)
         assert first.status == "succeeded", first.failures()
-        second = await run_extract(settings)
+        second = await _run_into(migrated_url, kind, sims[kind].base_url)
         assert second.status == "succeeded", second.failures()
         first_counts = {r.stream: r.counts.records for r in first.results}
         incremental = {s.name for s in REGISTRY[kind].streams if s.incremental}
@@ -85,11 +86,6 @@ async def test_second_run_fetches_nothing_new(kind: str, engine) -> None:
             if result.stream in incremental and first_counts[result.stream] > 1:
                 # Only the overlap window (records touched in the last minutes) may be read again.
                 assert result.counts.records < first_counts[result.stream], f"{result.stream} re-read everything"
-
-
-async def _run_into(url: str, kind: str, base_url: str, **overrides):
-    settings = shipped_settings(url).model_copy(update={"sources": [source_for(kind, base_url, **overrides)]})
-    return await run_extract(settings)
 
 
 @pytest.mark.parametrize("kind", KINDS)
