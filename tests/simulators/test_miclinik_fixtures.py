@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,8 +19,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from etl.simulators.miclinik import DEMO_CREDENTIALS, STATE, MiclinikOptions, create_app
+from tests.support import DOLIBARR_FIXTURES, require_fixtures
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "dolibarr"
+FIXTURES = DOLIBARR_FIXTURES
 RECORDED_AT = 1795418624  # 2026-11-23 07:23:44 UTC, the recording's date_creation
 UPDATED_AT = RECORDED_AT + 26  # after the cut-off 07:24:00 that products_list_sqlfilters_tms uses
 
@@ -164,8 +164,7 @@ async def replay_all() -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def replayed() -> dict[str, dict[str, Any]]:
     """The simulator's answers to the whole recorded sequence."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"recorded fixtures not found at {FIXTURES}")
+    require_fixtures()
     return asyncio.run(replay_all())
 
 
@@ -212,8 +211,7 @@ def compare(expected: Any, actual: Any, path: str, fixture: str, problems: list[
 
 def test_replay_order_covers_every_fixture() -> None:
     """Every recorded fixture file is part of the replay, exactly once."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"recorded fixtures not found at {FIXTURES}")
+    require_fixtures()
     assert sorted(NAMES) == sorted(path.stem for path in FIXTURES.glob("*.json"))
     assert len(NAMES) == len(set(NAMES))
 

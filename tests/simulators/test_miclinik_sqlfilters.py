@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl.simulators.miclinik.sqlfilters import MAX_DEPTH, SqlFilterError, SqlFilterSqlError, parse
+from tests.support import DOLIBARR_FIXTURES, require_fixtures
 
-FIXTURES = Path(os.environ.get("DOLIBARR_FIXTURES", "/work/shared/fixtures/dolibarr"))
+FIXTURES = DOLIBARR_FIXTURES
 
 
 def _products(count: int) -> list[dict[str, object]]:
@@ -83,8 +82,7 @@ def test_recorded_filters_select_the_recorded_rows(fixture: str, table: str, tex
 
 def test_recorded_table_agrees_with_the_fixture_files() -> None:
     """The RECORDED table above is a faithful transcription of the recorded request/response files."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"recorded fixtures not present at {FIXTURES}")
+    require_fixtures()
     for fixture, _table, text, status, expected in RECORDED:
         recorded = json.loads((FIXTURES / f"{fixture}.json").read_text(encoding="utf-8"))
         body = recorded["response"]["body"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +18,21 @@ from etl.simulators.serve import RunningSimulators, running_simulators
 from etl.simulators.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
+# shared/ sits beside the checkout (developers' machines and CI alike); ETL_SHARED_DIR overrides.
+SHARED = Path(os.environ.get("ETL_SHARED_DIR", ROOT.parent / "shared"))
+DOLIBARR_FIXTURES = SHARED / "fixtures" / "dolibarr"
+
+
+def require_fixtures() -> None:
+    """Skip when the recorded fixtures are absent, except under CI, where their absence is a failure."""
+    if DOLIBARR_FIXTURES.is_dir():
+        return
+    message = f"recorded Dolibarr fixtures not found at {DOLIBARR_FIXTURES} (set ETL_SHARED_DIR)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 FAST_RETRIES = {"backoff_initial": 0.01, "backoff_max": 0.05, "max_attempts": 12}
 
 
