@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from sqlalchemy import BigInteger, String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from etl.db.engine import JsonText
@@ -176,4 +178,13 @@ async def load_state(session: AsyncSession, source: str, stream: str) -> dict[st
 
 
 async def save_state(session: AsyncSession, source: str, stream: str, state: dict[str, Any]) -> None:
-    await session.merge(StreamState(source=source, stream=stream, state=state, updated_at=datetime.now(UTC)))
+    """Upsert the stream's state (one statement, no read first: it runs once per page)."""
+    dialect = session.bind.dialect.name
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    values = {"source": source, "stream": stream, "state": state, "updated_at": datetime.now(UTC)}
+    statement = upsert(StreamState).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["source", "stream"],
+        set_={"state": statement.excluded.state, "updated_at": values["updated_at"]},
+    )
+    await session.execute(statement)
