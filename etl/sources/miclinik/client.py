@@ -61,9 +61,17 @@ class MiclinikClient(SourceClient):
 
     async def get_list(self, resource: str, params: dict[str, Any]) -> list[Any]:
         """GET a list; a 404 "No ... found" (OLD servers, and thirdparties always) is an empty list."""
+        return (await self.get_list_answer(resource, params))[0]
+
+    async def get_list_answer(self, resource: str, params: dict[str, Any]) -> tuple[list[Any], bool]:
+        """The list and whether it came as a 404 "No ... found" rather than as ``[]``."""
         body = await self.transport.call(lambda: self._get_once(resource, params, list_call=True), what=resource)
         if body is None:
-            return []
+            return [], True
+        return self._records(resource, body), False
+
+    @staticmethod
+    def _records(resource: str, body: Any) -> list[Any]:
         if isinstance(body, dict) and isinstance(body.get("data"), list):  # pagination_data=true
             return body["data"]
         if not isinstance(body, list):

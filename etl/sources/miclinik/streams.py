@@ -62,14 +62,15 @@ class DolibarrListStream(Stream):
         }
 
     async def fetch(self, cursor: Cursor) -> Page:
-        records = await self.client.get_list(self.resource, self.query(cursor))
+        records, not_found = await self.client.get_list_answer(self.resource, self.query(cursor))
         calls = 1
-        if not records and cursor.get("after"):
-            # OLD servers answer 404 "No x found" both at the true end and when a page glitches
-            # mid-scan; an empty page after a full one is asked once more before it ends the scan.
+        if not_found and cursor.get("after"):
+            # A 404 "No x found" comes both at the true end and when a page glitches mid-scan (OLD
+            # servers); after a full page it is asked once more before it ends the scan.
             for _ in range(int(self.settings.options.get("confirm_empty_pages", 1))):
                 calls += 1
-                if records := await self.client.get_list(self.resource, self.query(cursor)):
+                records, not_found = await self.client.get_list_answer(self.resource, self.query(cursor))
+                if records:
                     break
         if len(records) < self.settings.page_size:
             return Page(records, None, calls=calls)
