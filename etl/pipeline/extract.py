@@ -33,6 +33,7 @@ from etl.pipeline.staging import (
     load_state,
     mark_deleted,
     reject_records,
+    relax_commit_durability,
     save_state,
     stage_records,
 )
@@ -179,6 +180,7 @@ async def _stage_page(
     """Stage one page and move the checkpoint past it, in one transaction."""
     good, bad = split_page(stream, page.records)
     async with sessions() as session, session.begin():
+        await relax_commit_durability(session)
         counts = await stage_records(session, source=source, entity=stream.entity, run_id=run_id, records=good)
         await reject_records(session, source=source, entity=stream.entity, run_id=run_id, rejections=bad)
         counts.rejected, counts.pages, counts.calls = len(bad), 1, page.calls
