@@ -38,7 +38,6 @@ class ExtractReport:
     run_id: str
     results: list[StreamResult] = field(default_factory=list)
     retries: dict[str, int] = field(default_factory=dict)
-    requests: dict[str, int] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -101,7 +100,6 @@ async def extract_source(
                 StreamResult(source.name, s.name, status="failed", error=message) for s in wanted if s.name not in done
             ]
     report.retries[source.name] = transport.stats.retries
-    report.requests[source.name] = transport.stats.requests
     return results
 
 

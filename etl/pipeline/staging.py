@@ -61,11 +61,6 @@ def canonical_json(payload: Any) -> bytes:
         raise ValueError(f"payload cannot be stored as JSON: {exc}") from None
 
 
-def content_hash(payload: Any) -> str:
-    """SHA-256 of the canonical JSON; raises ``ValueError`` on text a SQL text column cannot store."""
-    return fingerprint(payload)[1]
-
-
 def fingerprint(payload: Any) -> tuple[JsonText, str]:
     """The payload's canonical JSON, ready to store as is, and its SHA-256."""
     data = canonical_json(payload)

@@ -59,12 +59,9 @@ class MiclinikClient(SourceClient):
         """GET one resource and return its JSON; raises classified errors."""
         return await self.transport.call(lambda: self._get_once(resource, params, list_call=False), what=resource)
 
-    async def get_list(self, resource: str, params: dict[str, Any]) -> list[Any]:
-        """GET a list; a 404 "No ... found" (OLD servers, and thirdparties always) is an empty list."""
-        return (await self.get_list_answer(resource, params))[0]
-
     async def get_list_answer(self, resource: str, params: dict[str, Any]) -> tuple[list[Any], bool]:
-        """The list and whether it came as a 404 "No ... found" rather than as ``[]``."""
+        """GET a list, and whether it came as a 404 "No ... found" (OLD servers, and thirdparties
+        always) rather than as ``[]``; both mean no rows."""
         body = await self.transport.call(lambda: self._get_once(resource, params, list_call=True), what=resource)
         if body is None:
             return [], True
