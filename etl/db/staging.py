@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import DateTime, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from etl.db.base import Base, BigId, JsonDocument
+from etl.db.base import Base, BigId, JsonDocument, VerbatimJson
 
 
 class SyncRun(Base):
@@ -45,7 +45,7 @@ class StagedRecord(Base):
     source: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(64))
     source_id: Mapped[str] = mapped_column(String(128))
-    payload: Mapped[Any] = mapped_column(JsonDocument)
+    payload: Mapped[Any] = mapped_column(VerbatimJson)
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_run: Mapped[str] = mapped_column(String(36))
     last_seen_run: Mapped[str] = mapped_column(String(36))

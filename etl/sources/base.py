@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from etl.http.transport import HttpTransport
 from etl.settings import SourceSettings
+from etl.sources.rawjson import RawJson, peek
 
 Cursor = dict[str, Any]
 
@@ -88,9 +89,15 @@ class Stream(ABC):
 
     def source_id(self, record: Any) -> str:
         """The record's id in its system; raise :class:`RecordRejected` when it has none."""
-        if not isinstance(record, Mapping):
+        if isinstance(record, RawJson):
+            try:
+                value = peek(record, self.primary_key)
+            except TypeError as exc:
+                raise RecordRejected(f"record is a {exc}, not an object") from None
+        elif isinstance(record, Mapping):
+            value = record.get(self.primary_key)
+        else:
             raise RecordRejected(f"record is a {type(record).__name__}, not an object")
-        value = record.get(self.primary_key)
         if isinstance(value, bool) or value in (None, ""):
             raise RecordRejected(f"missing {self.primary_key}")
         if not isinstance(value, str | int):

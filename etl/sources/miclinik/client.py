@@ -14,6 +14,7 @@ bad key after a 1 s sleep, and a key check can fail briefly while the database i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ from etl.http.errors import (
 from etl.http.transport import HttpTransport, RawResponse
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
+from etl.sources.rawjson import split_array
 
 EMPTY_LIST_404 = ("No ", "not found")
 
@@ -86,11 +88,16 @@ class MiclinikClient(SourceClient):
 
 
 def interpret(response: RawResponse, resource: str, *, list_call: bool) -> Any:
-    """Pure: a read response to its JSON value, ``None`` for an empty list, or a classified error."""
+    """Pure: a read response to its JSON value, ``None`` for an empty list, or a classified error.
+
+    A list answer comes back as :class:`~etl.sources.rawjson.RawJson` records, undecoded."""
     verdict = classify_status(response.status)
     if verdict.action == "ok":
         if response.status == 304 or not response.body:
             return None
+        if list_call:
+            with contextlib.suppress(ValueError):  # not a bare array: judged as JSON below
+                return split_array(response.body)
         body = response.json()  # a 200 text page (API module disabled) raises ProxyPageError here
         if isinstance(body, dict) and "error" in body and isinstance(body["error"], dict):
             raise ProtocolError(f"GET {resource}: HTTP 200 with an error body: {error_message(body)}")

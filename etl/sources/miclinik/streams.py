@@ -22,12 +22,14 @@ next time rather than lost; re-reading them is harmless because staging diffs by
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from etl.http.errors import ProtocolError
-from etl.sources.base import Cursor, Page, Stream
+from etl.sources.base import Cursor, Page, RecordRejected, Stream
 from etl.sources.miclinik.client import MiclinikClient
 
 
@@ -74,18 +76,29 @@ class DolibarrListStream(Stream):
                     break
         if len(records) < self.settings.page_size:
             return Page(records, None, calls=calls)
-        return Page(records, {**cursor, "after": last_rowid(records, cursor, self.resource)}, calls=calls)
+        return Page(records, {**cursor, "after": last_rowid(self, records, cursor)}, calls=calls)
 
 
-def last_rowid(records: list[object], cursor: Cursor, resource: str) -> int:
-    """The keyset position after a page; refuses to stand still (a server ignoring the filter)."""
-    ids = [int(r["id"]) for r in records if isinstance(r, dict) and str(r.get("id", "")).isdigit()]
-    if not ids or max(ids) <= int(cursor["after"]):
+def last_rowid(stream: DolibarrListStream, records: list[object], cursor: Cursor) -> int:
+    """The keyset position after a page (its last readable id: the page is in rowid order);
+    refuses to stand still or go back (a server ignoring sqlfilters or sortfield)."""
+    first, last = _first_rowid(stream, records), _first_rowid(stream, reversed(records))
+    if last is None or last <= int(cursor["after"]) or first > last:
         raise ProtocolError(
-            f"GET {resource}: page after id {cursor['after']} did not move forward; "
+            f"GET {stream.resource}: page after id {cursor['after']} did not move forward in rowid order; "
             "the server may be ignoring sqlfilters or sortfield"
         )
-    return max(ids)
+    return last
+
+
+def _first_rowid(stream: DolibarrListStream, records: Iterable[object]) -> int | None:
+    # Only the ends of a page are read: its ids are decoded again, all of them, when it is staged.
+    for record in records:
+        with contextlib.suppress(RecordRejected, ValueError):
+            source_id = stream.source_id(record)
+            if source_id.isdigit():
+                return int(source_id)
+    return None
 
 
 class ThirdpartiesStream(DolibarrListStream):

@@ -1,0 +1,136 @@
+"""JSON records kept as the exact bytes the server sent, until staging stores them.
+
+A list page of a few hundred 3-5 KB objects costs far more to parse into dicts and
+serialize again than to stage: the engine only needs each record's id, a content hash
+and the text to store. So sources that answer plain JSON arrays split a page into
+:class:`RawJson` slices (msgspec scans the array without building its objects), read
+the id of each with a decoder that skips every other field, and hash and store the
+slice as it came. The staged payload is then the server's own text, every field and
+its order included.
+
+A page msgspec refuses as a whole (a record with an unpaired surrogate escape, which
+PHP never writes but a broken proxy or database might) is split by a structural scan
+instead, so the bad record alone is rejected later and its neighbours keep the same
+bytes, hence the same hashes, as on any other run.
+
+Pure: no I/O here.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+import msgspec
+import orjson
+
+_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+class RawJson(bytes):
+    """One JSON value exactly as the server sent it, known to be well-formed JSON (its text is
+    not yet checked for what staging refuses: invalid UTF-8, NUL, unpaired surrogates)."""
+
+    __slots__ = ()
+    checked = True
+
+    def value(self) -> Any:
+        """The decoded value; :class:`ValueError` when it is not valid JSON.
+
+        Python's own parser is the fallback because it accepts unpaired surrogate escapes,
+        which must reach staging to be rejected with their reason, not fail a page."""
+        try:
+            return orjson.loads(self)
+        except orjson.JSONDecodeError:
+            import json
+
+            try:
+                return json.loads(self)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ValueError(f"not valid JSON: {exc}") from None
+
+
+class UncheckedRawJson(RawJson):
+    """A slice cut by the structural scan: it may not be well-formed JSON at all."""
+
+    __slots__ = ()
+    checked = False
+
+
+class NotAnArray(ValueError):
+    """The body is valid JSON but not an array (an error object, a paginated envelope)."""
+
+
+def split_array(body: bytes) -> list[RawJson]:
+    """The elements of a top-level JSON array as raw slices, without decoding them.
+
+    Raises :class:`NotAnArray` for any other JSON value and :class:`ValueError` when the
+    body is not JSON at all or is cut short.
+    """
+    try:
+        return [RawJson(element) for element in _ARRAY.decode(body)]
+    except msgspec.ValidationError:
+        raise NotAnArray("the body is JSON but not an array") from None
+    except msgspec.DecodeError:
+        return _split_structurally(body)
+
+
+# Strings (with their escapes) or one structural character; everything between is scalars/space.
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
+
+
+def _split_structurally(body: bytes) -> list[RawJson]:
+    """Slow path for arrays whose *contents* a strict decoder refuses: slice on the array's own
+    commas, leaving each element to be judged on its own."""
+    stripped = body.strip()
+    if not stripped.startswith(b"["):
+        raise NotAnArray("the body is not an array") if stripped[:1] == b"{" else ValueError("not JSON")
+    offset = len(body) - len(body.lstrip())
+    depth, start, elements = 0, None, []
+    for token in _TOKENS.finditer(body, offset):
+        mark = token.group()
+        if mark in (b"[", b"{"):
+            depth += 1
+            if depth == 1:
+                start = token.end()
+        elif mark in (b"]", b"}"):
+            depth -= 1
+            if depth == 0:
+                _append_element(elements, body[start : token.start()])
+                if body[token.end() :].strip():
+                    raise ValueError("data after the end of the array")
+                return elements
+        elif mark == b"," and depth == 1:
+            _append_element(elements, body[start : token.start()], required=True)
+            start = token.end()
+    raise ValueError("the array is cut short")
+
+
+def _append_element(elements: list[RawJson], piece: bytes, *, required: bool = False) -> None:
+    piece = piece.strip()
+    if piece:
+        elements.append(UncheckedRawJson(piece))
+    elif required or elements:
+        raise ValueError("an empty element in the array")
+
+
+@cache
+def _field_decoder(name: str) -> msgspec.json.Decoder:
+    # A struct with one field: msgspec skips every other key without building its value.
+    return msgspec.json.Decoder(msgspec.defstruct("OneField", [(name, object, msgspec.UNSET)]))
+
+
+def peek(record: RawJson, name: str) -> Any:
+    """The value of one top-level key of a raw JSON object (``None`` when absent).
+
+    Raises :class:`TypeError` naming the Python type when the record is not an object, and
+    :class:`ValueError` when it is not valid JSON."""
+    try:
+        value = getattr(_field_decoder(name).decode(record), name)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        decoded = record.value()  # the slow path, for an exact reason
+        if not isinstance(decoded, dict):
+            raise TypeError(type(decoded).__name__) from None
+        return decoded.get(name)
+    return None if value is msgspec.UNSET else value

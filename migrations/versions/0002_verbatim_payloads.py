@@ -1,0 +1,47 @@
+"""staged payloads as verbatim text
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-28 05:00:00
+
+Staging stores each record's JSON text exactly as the source sent it and hashes that text.
+A text column keeps it byte for byte, where PostgreSQL's jsonb re-encoded it; it also spares
+the database a JSON parse per insert. Changing the type drops the column's lz4 setting on
+PostgreSQL, so it is set again.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+LZ4 = (
+    "DO $$ BEGIN EXECUTE 'ALTER TABLE staged_records ALTER COLUMN payload SET COMPRESSION lz4'; "
+    "EXCEPTION WHEN OTHERS THEN NULL; END $$"
+)
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE staged_records ALTER COLUMN payload TYPE text USING payload::text")
+        op.execute(LZ4)
+        return
+    with op.batch_alter_table("staged_records") as batch:
+        batch.alter_column("payload", type_=sa.Text(), existing_type=sa.JSON(), existing_nullable=False)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE staged_records ALTER COLUMN payload TYPE jsonb USING payload::jsonb")
+        op.execute(LZ4)
+        return
+    with op.batch_alter_table("staged_records") as batch:
+        batch.alter_column(
+            "payload", type_=sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), existing_type=sa.Text()
+        )
