@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from etl.db.engine import session_factory
 from etl.db.staging import StagedRecord
 from etl.pipeline.staging import fingerprint, mark_deleted, stage_records
+from etl.sources.rawjson import RawJson, UncheckedRawJson
 
 # Storable text: NUL and lone surrogates are refused by design (see the test below).
 storable = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
@@ -74,3 +78,57 @@ def test_hash_ignores_key_order_and_sees_every_value(payload: dict) -> None:
     reordered = dict(reversed(list(payload.items())))
     assert fingerprint(payload)[1] == fingerprint(reordered)[1]
     assert fingerprint({**payload, "__probe__": 1})[1] != fingerprint({**payload, "__probe__": 2})[1]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"id":"1","n":"a\\u0000b"}', "NUL"),
+        (b'{"id":"1","n":"\\ud800"}', "undecodable"),
+        (b'{"id":"1","n":"\xff\xfe"}', "not valid UTF-8"),
+    ],
+)
+def test_raw_records_with_unstorable_text_are_refused_with_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        fingerprint(RawJson(raw))
+
+
+def test_a_malformed_unchecked_slice_is_refused() -> None:
+    with pytest.raises(ValueError, match="not valid JSON"):
+        fingerprint(UncheckedRawJson(b'{"id":"1", oops}'))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id":"1","path":"C:\\\\u0000dir"}',  # an escaped backslash before "u0000": text, not a NUL
+        b'{"id":"1","smile":"\\ud83d\\ude00"}',  # a surrogate *pair* is one valid character
+        b'{"id":"1","name":"\\u00c6r\\u00f8"}',  # PHP's default escaping of non-ASCII
+    ],
+)
+def test_raw_records_with_escapes_that_are_fine_are_kept(raw: bytes) -> None:
+    stored, digest = fingerprint(RawJson(raw))
+    assert stored == raw.decode() and digest == hashlib.sha256(raw).hexdigest()
+
+
+@given(st.dictionaries(st.text(storable, max_size=8), json_values, max_size=6), st.sampled_from([False, True]))
+def test_a_raw_record_is_stored_and_hashed_as_sent(payload: dict, ascii_only: bool) -> None:
+    """The stored text is the received bytes, decoded; the hash is theirs; both decode to the value."""
+    raw = json.dumps(payload, ensure_ascii=ascii_only, separators=(",", ":")).encode()
+    stored, digest = fingerprint(RawJson(raw))
+    assert stored.encode() == raw and digest == hashlib.sha256(raw).hexdigest()
+    assert json.loads(stored) == payload
+
+
+async def test_raw_payloads_are_kept_byte_for_byte_in_the_database(engine) -> None:
+    """Key order, spacing and number spelling survive staging: the column holds the source's text."""
+    raw = b'{"zeta":1, "id":"7","price":"25.10","amount":1.50,"alpha":[ ]}'
+    async with session_factory(engine)() as session, session.begin():
+        await stage_records(
+            session, source="s", entity="product", run_id="run-1", records=[("7", *fingerprint(RawJson(raw)))]
+        )
+    async with engine.connect() as conn:
+        stored_text = (await conn.execute(text("SELECT payload FROM staged_records"))).scalar_one()
+        decoded = (await conn.execute(select(StagedRecord.payload))).scalar_one()
+    assert stored_text.encode() == raw
+    assert decoded == json.loads(raw)

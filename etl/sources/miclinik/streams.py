@@ -18,6 +18,9 @@ null, yet filtering on it works (recorded fixtures). The next watermark is the
 server's own clock (GET /status) at the start of the scan minus an overlap window
 (option ``tms_overlap_seconds``), so changes made while a scan runs are read again
 next time rather than lost; re-reading them is harmless because staging diffs by hash.
+
+Records reach staging undecoded (:mod:`etl.sources.rawjson`): each is the server's own JSON
+text, hashed and stored as sent. Only the ids at the two ends of a page are read here.
 """
 
 from __future__ import annotations
