@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -120,7 +121,9 @@ async def _split_pages(stream: Stream, pages: AsyncIterator[tuple[Cursor, Page]]
     """Ids, hashes and rejections of each page, worked out ahead of staging: run inside the
     prefetch task, this CPU work overlaps the database's work on the page before."""
     async for _asked, page in pages:
-        yield page, split_page(stream, page.records)
+        split = split_page(stream, page.records)
+        # The split holds everything staging needs; dropping the raw records halves a queued page.
+        yield dataclasses.replace(page, records=[]), split
 
 
 async def _prefetch(pages: AsyncIterator[T], depth: int) -> AsyncIterator[T]:

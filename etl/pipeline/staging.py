@@ -83,14 +83,14 @@ NUL_REASON = "text contains a NUL character, which SQL text columns cannot store
 
 def _raw_fingerprint(record: RawJson) -> tuple[JsonText, str]:
     try:
-        text = record.decode("utf-8")
+        text = JsonText(record, "utf-8")  # decoded straight into the marker type: one copy, not two
     except UnicodeDecodeError as exc:
         raise ValueError(f"undecodable text (not valid UTF-8 at byte {exc.start})") from None
     if not record.checked or _has_escape(record, _SURROGATE_ESCAPE):
         canonical_json(record.value())  # the reason for malformed JSON or an unpaired surrogate
     if _has_escape(record, _NUL_ESCAPE):
         raise ValueError(NUL_REASON)
-    return JsonText(text), hashlib.sha256(record).hexdigest()
+    return text, hashlib.sha256(record).hexdigest()
 
 
 # Plain patterns keep the regex engine on its fast literal scan; the backslashes before a
@@ -191,7 +191,9 @@ async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     )
 
 
-_SQLITE_INSERT = f"INSERT INTO {StagedRecord.__tablename__} ({', '.join(_COPY_COLUMNS)}) VALUES ({', '.join('?' * len(_COPY_COLUMNS))})"
+_SQLITE_INSERT = "INSERT INTO {} ({}) VALUES ({})".format(
+    StagedRecord.__tablename__, ", ".join(_COPY_COLUMNS), ", ".join("?" * len(_COPY_COLUMNS))
+)
 
 
 def _sqlite_converter(column: str, dialect: Any) -> Callable[[Any], Any]:
