@@ -7,7 +7,8 @@ Create Date: 2026-11-28 05:00:00
 Staging stores each record's JSON text exactly as the source sent it and hashes that text.
 A text column keeps it byte for byte, where PostgreSQL's jsonb re-encoded it; it also spares
 the database a JSON parse per insert. Changing the type drops the column's lz4 setting on
-PostgreSQL, so it is set again.
+PostgreSQL, so it is set again. Hashes of miclinik records are now taken over the server's
+text, so the first extract after this upgrade counts them as changed, once.
 """
 
 from __future__ import annotations
