@@ -18,6 +18,7 @@ Pure: no I/O here.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from typing import Any
@@ -43,8 +44,6 @@ class RawJson(bytes):
         try:
             return orjson.loads(self)
         except orjson.JSONDecodeError:
-            import json
-
             try:
                 return json.loads(self)
             except (ValueError, UnicodeDecodeError) as exc:
