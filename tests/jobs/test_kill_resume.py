@@ -17,6 +17,7 @@ from sqlalchemy import select
 from etl.db import migrate
 from etl.db.engine import create_engine
 from etl.db.staging import StreamState
+from etl.sources.billmanager import SOURCE as BILLMANAGER
 from tests.support import ROOT, simulators, staged_content
 
 KINDS = ["miclinik", "mikrobill", "microbizz", "billmanager"]
@@ -27,7 +28,9 @@ def _settings_file(tmp_path: Path, base_urls: dict[str, str], database_url: str,
     data = yaml.safe_load((ROOT / "settings.yaml").read_text())
     data["database_url"] = database_url
     for source in data["sources"]:
-        source.update(base_url=base_urls[source["kind"]], page_size=50, backoff_initial=0.01, backoff_max=0.05)
+        # miclinik answers fastest: small pages keep its scans long enough for kills to land inside them.
+        page_size = 10 if source["kind"] == "miclinik" else 50
+        source.update(base_url=base_urls[source["kind"]], page_size=page_size, backoff_initial=0.01, backoff_max=0.05)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -49,20 +52,27 @@ async def _etl(settings: Path, *args: str, kill_after: float | None = None) -> i
         return None
 
 
-async def _miclinik_checkpoints(url: str) -> dict[str, int]:
-    """stream -> keyset position committed so far (0 when the stream has finished or not started)."""
+async def _checkpoints(url: str, source: str, key: str) -> dict[str, int]:
+    """stream -> ``key`` of the cursor committed so far (0 when the stream has finished or not started)."""
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(
-                select(StreamState.stream, StreamState.state).where(StreamState.source == "miclinik")
-            )
+            rows = await conn.execute(select(StreamState.stream, StreamState.state).where(StreamState.source == source))
             return {
-                stream: int(((state or {}).get("scan") or {}).get("cursor", {}).get("after", 0))
-                for stream, state in rows
+                stream: int(((state or {}).get("scan") or {}).get("cursor", {}).get(key) or 0) for stream, state in rows
             }
     finally:
         await engine.dispose()
+
+
+def _page_numbers(log: list[dict]) -> list[tuple[str, int]]:
+    """(stream, p_num) of each BILLmanager list call in a request log."""
+    stream_of = {stream.func: stream.name for stream in BILLMANAGER.streams}
+    return [
+        (stream_of[entry["func"]], int(entry["p_num"]))
+        for entry in log
+        if entry.get("func") in stream_of and str(entry.get("p_num") or "").isdigit()
+    ]
 
 
 def _keyset_positions(log: list[dict]) -> list[tuple[str, int]]:
@@ -81,7 +91,7 @@ async def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
     tmp_path: Path, database_url: str
 ) -> None:
     """Ten SIGKILLs at random moments, then a finishing run: staging equals a clean run's, and no
-    miclinik page staged before a kill is requested again afterwards."""
+    miclinik or BILLmanager page staged before a kill is requested again afterwards."""
     reference_url = f"sqlite+aiosqlite:///{tmp_path / 'reference.db'}"
     migrate.upgrade(database_url)
     migrate.upgrade(reference_url)
@@ -90,19 +100,27 @@ async def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
         killed = _settings_file(tmp_path, sims.base_urls, database_url, "killed")
         reference = _settings_file(tmp_path, sims.base_urls, reference_url, "reference")
         assert await _etl(reference, "extract") == 0
-        miclinik_log = sims["miclinik"].state.request_log
-        kills = 0
+        miclinik_log, billmanager_log = sims["miclinik"].state.request_log, sims["billmanager"].state.request_log
+        kills, resumed = 0, {"miclinik": 0, "billmanager": 0}
         for _ in range(KILLS * 3):
-            checkpoints = await _miclinik_checkpoints(database_url)
-            seen = len(miclinik_log)
-            code = await _etl(killed, "extract", kill_after=rng.uniform(0.6, 3.0))
-            for resource, position in _keyset_positions(miclinik_log[seen:]):
-                assert position >= checkpoints.get(resource, 0), f"{resource} page after {position} fetched again"
+            keyset = await _checkpoints(database_url, "miclinik", "after")
+            page_numbers = await _checkpoints(database_url, "billmanager", "p_num")
+            seen = len(miclinik_log), len(billmanager_log)
+            # About half the runs force a full scan, so kills also land in scans that are not incremental.
+            mode = ["--full"] if rng.random() < 0.5 else []
+            code = await _etl(killed, "extract", *mode, kill_after=rng.uniform(0.6, 3.0))
+            for resource, position in _keyset_positions(miclinik_log[seen[0] :]):
+                assert position >= keyset.get(resource, 0), f"miclinik {resource} page after {position} fetched again"
+            for stream, p_num in _page_numbers(billmanager_log[seen[1] :]):
+                assert p_num >= page_numbers.get(stream, 0), f"billmanager {stream} page {p_num} fetched again"
+            resumed["miclinik"] += any(keyset.values())
+            resumed["billmanager"] += any(page_numbers.values())
             if code is None:
                 kills += 1
             elif kills >= KILLS:
                 break
         assert kills >= KILLS, f"only {kills} runs were killed mid-way"
+        assert all(resumed.values()), f"no kill landed mid-stream in some source: {resumed}"
         assert await _etl(killed, "extract") == 0
         engine_a, engine_b = create_engine(database_url), create_engine(reference_url)
         try:
