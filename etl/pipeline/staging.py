@@ -178,13 +178,14 @@ async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if dialect.name not in ("postgresql", "sqlite"):
         await session.execute(insert(StagedRecord.__table__), rows)
         return
-    records = [tuple(row[column] for column in _COPY_COLUMNS) for row in rows]
     connection = await session.connection()
     if dialect.name == "sqlite":
-        to_sql = [_sqlite_converter(column, dialect) for column in _COPY_COLUMNS]
-        records = [tuple(convert(value) for convert, value in zip(to_sql, record, strict=True)) for record in records]
-        await connection.exec_driver_sql(_SQLITE_INSERT, records)
+        to_sql = [(column, _sqlite_converter(column, dialect)) for column in _COPY_COLUMNS]
+        await connection.exec_driver_sql(
+            _SQLITE_INSERT, [tuple(convert(row[column]) for column, convert in to_sql) for row in rows]
+        )
         return
+    records = [tuple(row[column] for column in _COPY_COLUMNS) for row in rows]
     raw = await connection.get_raw_connection()
     await raw.driver_connection.copy_records_to_table(
         StagedRecord.__tablename__, records=records, columns=list(_COPY_COLUMNS)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 revision = "0002"
 down_revision = "0001"
@@ -29,20 +28,19 @@ LZ4 = (
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("ALTER TABLE staged_records ALTER COLUMN payload TYPE text USING payload::text")
-        op.execute(LZ4)
-        return
-    with op.batch_alter_table("staged_records") as batch:
-        batch.alter_column("payload", type_=sa.Text(), existing_type=sa.JSON(), existing_nullable=False)
+    _retype_payload("text", new=sa.Text(), old=sa.JSON())
 
 
 def downgrade() -> None:
+    _retype_payload("jsonb", new=sa.JSON(), old=sa.Text())
+
+
+def _retype_payload(postgresql_type: str, *, new: sa.types.TypeEngine, old: sa.types.TypeEngine) -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("ALTER TABLE staged_records ALTER COLUMN payload TYPE jsonb USING payload::jsonb")
+        op.execute(
+            f"ALTER TABLE staged_records ALTER COLUMN payload TYPE {postgresql_type} USING payload::{postgresql_type}"
+        )
         op.execute(LZ4)
         return
     with op.batch_alter_table("staged_records") as batch:
-        batch.alter_column(
-            "payload", type_=sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), existing_type=sa.Text()
-        )
+        batch.alter_column("payload", type_=new, existing_type=old, existing_nullable=False)
