@@ -39,8 +39,9 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from etl.simulators.noise import spell
+from etl.simulators.registry import BUILTIN
 from etl.simulators.serve import running_simulators
-from etl.simulators.world import SYSTEMS, World
+from etl.simulators.world import World
 
 SERVER_CORE, CLIENT_CORE = 0, 1
 MB = 1024 * 1024
@@ -298,13 +299,13 @@ def generate_child(seed: int, scale: int, conn: Connection) -> None:
         counts["accounts"] += len(world.accounts_of(customer))
         counts["orders"] += len(world.orders_of(customer))
         counts["payments"] += len(world.payments_of(customer))
-        for system in SYSTEMS:
+        for system in BUILTIN:
             if world.present_in(customer_id, system):
                 spell(seed, customer, system)
                 counts["spellings"] += 1
     generated, generated_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     started = time.perf_counter()
-    members = {system: len(world.members(system)) for system in SYSTEMS}
+    members = {system: len(world.members(system)) for system in BUILTIN}
     conn.send(
         {
             "generate_s": generated,
@@ -382,7 +383,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="measured seconds per simulator (default 5; 1.5 with --quick)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--clients", type=int, default=1, help="sequential readers side by side (default 1)")
-    parser.add_argument("--systems", nargs="*", default=list(SYSTEMS), choices=SYSTEMS)
+    parser.add_argument("--systems", nargs="*", default=list(BUILTIN), choices=BUILTIN)
     args = parser.parse_args()
     scale = args.scale or (10_000 if args.quick else 100_000)
     seconds = args.seconds or (1.5 if args.quick else 5.0)

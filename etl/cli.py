@@ -50,6 +50,7 @@ class Context:
                 fmt=self.log_format,
                 level="debug" if self.debug else self._settings.log_level,
                 secrets=self._settings.secret_values(),
+                secret_names=self._settings.secret_names(),
             )
         return self._settings
 
@@ -66,7 +67,7 @@ def reports_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from etl.logging import redact
+        from etl.redaction import redact
 
         try:
             return fn(*args, **kwargs)
@@ -216,12 +217,14 @@ def simulate(
     truth_out: Annotated[Path | None, typer.Option(help="Write the ground-truth mapping (CSV) here first.")] = None,
 ) -> None:
     """Serve the four protocol-faithful simulators on 127.0.0.1 until interrupted."""
+    from etl.simulators import registry
     from etl.simulators.faults import PROFILES
-    from etl.simulators.serve import SYSTEM_PORT_OFFSETS, serve_forever
+    from etl.simulators.serve import serve_forever
     from etl.simulators.world import World
 
-    chosen = systems or list(SYSTEM_PORT_OFFSETS)
-    unknown = [s for s in chosen if s not in SYSTEM_PORT_OFFSETS]
+    known = registry.names()
+    chosen = systems or known
+    unknown = [s for s in chosen if s not in known]
     if unknown or faults not in PROFILES:
         raise typer.BadParameter(f"unknown system {unknown} or fault profile {faults!r}")
     world = World(seed=seed, scale=scale)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from etl.pipeline.staging import StageCounts
+from etl.pipeline.results import StageCounts
 
 COLUMNS = ("records", "new", "changed", "unchanged", "rejected", "deleted", "pages", "calls")
 

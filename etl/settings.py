@@ -12,26 +12,23 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-SOURCE_KINDS = ("mikrobill", "microbizz", "billmanager", "miclinik")
-SourceKind = Literal["mikrobill", "microbizz", "billmanager", "miclinik"]
 DEFAULT_SETTINGS_FILE = "settings.yaml"
-# Logins and contract numbers identify; these authenticate, so they are masked wherever they appear.
-_SECRET_CREDENTIAL = re.compile(r"pass|key|token|secret", re.IGNORECASE)
 _REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-
-# Which credential keys each kind needs; alternatives are separated by "|".
-REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "miclinik": ("api_key|login,password",),
-    "mikrobill": ("login", "password", "crypto_key_1", "crypto_key_2"),
-    "microbizz": ("contract", "apikey,username,password|accesstoken"),
-    "billmanager": ("username", "password"),
-}
 
 
 class ConfigError(Exception):
@@ -50,14 +47,19 @@ class Timeouts(BaseModel):
 
 
 class SourceSettings(BaseModel):
-    """One billing system installation; several of one kind may coexist."""
+    """One billing system installation; several of one kind may coexist.
+
+    ``credentials`` and ``options`` arrive as mappings and leave validation as the kind's own
+    typed models (``Credentials`` and ``Options`` of its :class:`~etl.sources.base.SourceDefinition`),
+    looked up in the source registry when the settings are validated, so any kind registered by
+    then (a built-in or a plug-in) is checked the same way, with the key named on error."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    kind: SourceKind
+    kind: str
     base_url: str
     enabled: bool = True
-    credentials: dict[str, SecretStr] = Field(default_factory=dict)
+    credentials: Any = Field(default_factory=dict, validate_default=True)
     concurrency: int = Field(4, ge=1, le=64)
     rate_limit: float = Field(50.0, gt=0, description="requests per second")
     page_size: int = Field(100, ge=1, le=10_000)
@@ -65,7 +67,18 @@ class SourceSettings(BaseModel):
     max_attempts: int = Field(8, ge=1, le=50)
     backoff_initial: float = Field(0.5, ge=0, description="seconds before the first retry")
     backoff_max: float = Field(30.0, ge=0, description="longest pause between retries")
-    options: dict[str, Any] = Field(default_factory=dict)
+    retry_after_max: float = Field(120.0, ge=0, description="longest Retry-After honoured")
+    call_budget: float = Field(900.0, gt=0, description="seconds one call may spend on all its attempts")
+    options: Any = Field(default_factory=dict, validate_default=True)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from etl.sources import registry
+
+        if value not in registry.kinds():
+            raise ValueError(f"unknown source kind {value!r} (expected one of {', '.join(registry.kinds())})")
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -74,18 +87,37 @@ class SourceSettings(BaseModel):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @model_validator(mode="after")
-    def _credentials_complete(self) -> SourceSettings:
-        for requirement in REQUIRED_CREDENTIALS[self.kind]:
-            options = [alt.split(",") for alt in requirement.split("|")]
-            if not any(all(self.credentials.get(k) for k in keys) for keys in options):
-                wanted = " or ".join("+".join(keys) for keys in options)
-                raise ValueError(f"credentials for a {self.kind} source need {wanted}")
-        return self
+    @field_validator("credentials", "options")
+    @classmethod
+    def _typed_by_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself is wrong; that error is reported
+            return value
+        from etl.sources import registry
 
-    def secret(self, key: str) -> str:
-        value = self.credentials.get(key)
-        return value.get_secret_value() if value else ""
+        definition = registry.get(kind)
+        model = definition.credentials if info.field_name == "credentials" else definition.options
+        if isinstance(value, model):
+            return value
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        return model.model_validate(value if value is not None else {})
+
+    def secret_values(self) -> list[str]:
+        """Every ``SecretStr`` value of this source's credentials and options."""
+        return [*_secrets_in(self.credentials), *_secrets_in(self.options)]
+
+
+def _secrets_in(value: Any) -> list[str]:
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, BaseModel):
+        return [s for name in type(value).model_fields for s in _secrets_in(getattr(value, name))]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _secrets_in(item)]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _secrets_in(item)]
+    return []
 
 
 class Settings(BaseSettings):
@@ -135,15 +167,16 @@ class Settings(BaseSettings):
         raise KeyError(name)
 
     def secret_values(self) -> list[str]:
-        """Every configured secret, for the log redactor."""
-        values = [
-            secret.get_secret_value()
-            for src in self.sources
-            for key, secret in src.credentials.items()
-            if _SECRET_CREDENTIAL.search(key)
-        ]
+        """Every configured secret value, for the redactor."""
+        values = [secret for source in self.sources for secret in source.secret_values()]
         values += [password for url in (self.database_url, self.reporting_url) if (password := _url_password(url))]
         return [v for v in values if len(v) >= 4]
+
+    def secret_names(self) -> list[str]:
+        """Field names that hold secrets in the configured kinds, for the redactor."""
+        from etl.sources import registry
+
+        return sorted({name for kind in {s.kind for s in self.sources} for name in registry.get(kind).secret_names()})
 
 
 def _url_password(url: str) -> str | None:
@@ -222,9 +255,19 @@ def _dotted(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
 
 
 def _problem(error: dict[str, Any], key: str) -> str:
-    if error["type"] == "literal_error" and key.endswith("kind"):
-        return f"unknown source kind {error.get('input')!r} (expected one of {', '.join(SOURCE_KINDS)})"
     if error["type"] == "missing":
         return "missing"
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] not in ("value_error", "assertion_error") and "input" in error and not key.endswith("credentials"):
+        shown = error["input"]
+        if isinstance(shown, str | int | float | bool) and not _secret_key(key):
+            message = f"{message} (got {shown!r})"
     return message
+
+
+def _secret_key(key: str) -> bool:
+    from etl.redaction import REDACTOR
+
+    return ".credentials" in key or REDACTOR.is_secret_name(key.rsplit(".", 1)[-1])

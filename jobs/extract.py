@@ -1,57 +1,58 @@
-"""The extract job: owns the database engine and one HTTP session per source, runs the streams.
+"""The extract job: run bookkeeping around the engine.
 
-Sources run side by side; a source's streams run one after another. A fatal error ends
-that source's run with a clear message while the other sources go on. One summary log
-line per stream, one ``sync_runs`` row per run.
+It owns the database engine and the ``sync_runs`` row: opened at start, closed in
+``finally`` whatever happens (a database error or an interrupt never leaves a run
+``running`` for lack of trying), with the run id and job bound into the log context
+for the run's duration only. Sources run side by side through
+:func:`etl.pipeline.extract.extract_source`, which decides what each failure ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
-from structlog.contextvars import bind_contextvars, bound_contextvars
+from structlog.contextvars import bound_contextvars
 
 from etl.db.engine import create_engine
 from etl.db.runs import close_run, new_run_id, open_run
-from etl.http.errors import FatalError, SourceError
-from etl.http.transport import HttpTransport
-from etl.logging import redact
-from etl.pipeline.extract import ProgressCallback, StreamResult, extract_stream
-from etl.pipeline.staging import StageCounts
+from etl.pipeline.extract import RunProgress, describe, extract_source
+from etl.pipeline.results import SourceResult, StreamResult
 from etl.settings import Settings, SourceSettings
-from etl.sources import REGISTRY
-from etl.sources.base import Stream
 
 log = structlog.get_logger("jobs.extract")
-PROGRESS_LOG_SECONDS = 30.0
-# (source, stream, counts so far, retries so far on that source)
-RunProgress = Callable[[str, str, StageCounts, int], None]
 
 
 @dataclass
 class ExtractReport:
     run_id: str
-    results: list[StreamResult] = field(default_factory=list)
-    retries: dict[str, int] = field(default_factory=dict)
+    sources: list[SourceResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def results(self) -> list[StreamResult]:
+        return [stream for source in self.sources for stream in source.streams]
+
+    @property
+    def retries(self) -> dict[str, int]:
+        return {source.source: source.retries for source in self.sources}
 
     @property
     def status(self) -> str:
-        failed = [r for r in self.results if r.status != "succeeded"]
-        if not failed:
-            return "succeeded"
-        return "failed" if len(failed) == len(self.results) else "partial"
+        failed = [r for r in self.results if r.failed]
+        if self.error or (failed and len(failed) == len(self.results)):
+            return "failed"
+        return "partial" if failed else "succeeded"
 
     def failures(self) -> list[str]:
-        return [f"{r.source}.{r.stream}: {r.error}" for r in self.results if r.status != "succeeded"]
+        lines = [f"{r.source}.{r.stream}: {r.error}" for r in self.results if r.failed]
+        return lines + ([f"run: {self.error}"] if self.error else [])
 
-
-class _SourceStopped(Exception):
-    """A fatal error in one stream ends the source: its later streams are not tried."""
+    def counts(self) -> dict[str, dict[str, object]]:
+        return {f"{r.source}.{r.stream}": r.counts.as_dict() | {"status": r.status} for r in self.results}
 
 
 def select_sources(settings: Settings, names: Sequence[str] = ()) -> list[SourceSettings]:
@@ -63,88 +64,6 @@ def select_sources(settings: Settings, names: Sequence[str] = ()) -> list[Source
     if unknown:
         raise KeyError(f"unknown source {', '.join(unknown)} (configured: {', '.join(sorted(known))})")
     return [settings.source(n) for n in names]
-
-
-async def extract_source(
-    engine: AsyncEngine,
-    source: SourceSettings,
-    report: ExtractReport,
-    *,
-    streams: Sequence[str],
-    full: bool,
-    progress: RunProgress | None,
-) -> list[StreamResult]:
-    """Run the wanted streams of one source; a fatal error stops this source only."""
-    definition = REGISTRY[source.kind]
-    wanted = [s for s in definition.streams if not streams or s.name in streams]
-    results: list[StreamResult] = []
-    transport = HttpTransport(source)
-    with bound_contextvars(source=source.name):
-        try:
-            async with transport:
-                client = definition.client_class(source, transport)
-                await client.open()
-                try:
-                    for stream_class in wanted:
-                        stream = stream_class(client, source)
-                        results.append(await _run_stream(engine, stream, source, report.run_id, full, progress))
-                        if results[-1].fatal:
-                            raise _SourceStopped(results[-1].error or "fatal error")
-                finally:
-                    await client.close()
-        except (SourceError, _SourceStopped) as exc:
-            message = redact(str(exc) if isinstance(exc, _SourceStopped) else f"{exc.kind}: {exc}")
-            log.error("source failed", error=message)
-            done = {r.stream for r in results}
-            results += [
-                StreamResult(source.name, s.name, status="failed", error=message) for s in wanted if s.name not in done
-            ]
-    report.retries[source.name] = transport.stats.retries
-    return results
-
-
-def _progress_reporter(stream: Stream, display: RunProgress | None) -> ProgressCallback:
-    """Per page: feed the live display, or (no terminal) log a progress line every 30 seconds."""
-    started = last_logged = time.monotonic()
-
-    def on_page(source: str, name: str, counts: StageCounts) -> None:
-        nonlocal last_logged
-        retries = stream.client.transport.stats.retries
-        if display is not None:
-            display(source, name, counts, retries)
-            return
-        now = time.monotonic()
-        if now - last_logged >= PROGRESS_LOG_SECONDS:
-            last_logged = now
-            rate = counts.records / max(now - started, 1e-6)
-            log.info("progress", records=counts.records, pages=counts.pages, retries=retries, rate=round(rate, 1))
-
-    return on_page
-
-
-async def _run_stream(
-    engine: AsyncEngine,
-    stream: Stream,
-    source: SourceSettings,
-    run_id: str,
-    full: bool,
-    progress: RunProgress | None,
-) -> StreamResult:
-    with bound_contextvars(stream=stream.name):
-        try:
-            on_page = _progress_reporter(stream, progress)
-            result = await extract_stream(
-                engine, stream, source=source.name, run_id=run_id, full=full, progress=on_page
-            )
-        except SourceError as exc:
-            message = redact(f"{exc.kind}: {exc}")
-            result = StreamResult(
-                source.name, stream.name, status="failed", error=message, fatal=isinstance(exc, FatalError)
-            )
-            log.error("stream failed", error=message)
-            return result
-        log.info("stream finished", **result.counts.as_dict(), complete=result.complete)
-        return result
 
 
 async def run_extract(
@@ -159,18 +78,35 @@ async def run_extract(
     """Extract the chosen sources into staging and record the run."""
     chosen = select_sources(settings, sources)
     engine = create_engine(settings.database_url)
-    run_id = new_run_id()
-    bind_contextvars(run_id=run_id, job="extract")
-    report = ExtractReport(run_id)
-    try:
-        await open_run(engine, "extract", trigger, run_id)
-        per_source = await asyncio.gather(
-            *(extract_source(engine, s, report, streams=streams, full=full, progress=progress) for s in chosen)
-        )
-        report.results = [r for results in per_source for r in results]
-        counts = {f"{r.source}.{r.stream}": r.counts.as_dict() | {"status": r.status} for r in report.results}
-        await close_run(engine, run_id, report.status, counts, "; ".join(report.failures()) or None)
-        log.info("run finished", status=report.status, streams=len(report.results))
-    finally:
-        await engine.dispose()
+    report = ExtractReport(new_run_id())
+    with bound_contextvars(run_id=report.run_id, job="extract"):
+        try:
+            await open_run(engine, "extract", trigger, report.run_id)
+            try:
+                report.sources = list(
+                    await asyncio.gather(
+                        *(
+                            extract_source(
+                                engine, s, run_id=report.run_id, streams=streams, full=full, progress=progress
+                            )
+                            for s in chosen
+                        )
+                    )
+                )
+            except BaseException as exc:  # interrupted or a bug outside every source: still close the run
+                report.error = describe(exc) if isinstance(exc, Exception) else f"interrupted ({type(exc).__name__})"
+                raise
+            finally:
+                await _close(engine, report)
+        finally:
+            await engine.dispose()
     return report
+
+
+async def _close(engine: AsyncEngine, report: ExtractReport) -> None:
+    try:
+        await close_run(engine, report.run_id, report.status, report.counts(), "; ".join(report.failures()) or None)
+    except Exception as exc:
+        log.error("could not close the run row", error=describe(exc))
+    else:
+        log.info("run finished", status=report.status, streams=len(report.results))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from etl.db.types import json_text
 
 
 def create_engine(url: str, **kwargs: object) -> AsyncEngine:
@@ -22,17 +23,6 @@ def create_engine(url: str, **kwargs: object) -> AsyncEngine:
     # asyncpg's executemany streams many rows through one prepared statement; SQLAlchemy's
     # "insertmanyvalues" would prepare a fresh statement with thousands of parameters per page.
     return create_async_engine(url, pool_pre_ping=True, use_insertmanyvalues=False, json_serializer=json_text, **kwargs)
-
-
-class JsonText(str):
-    """JSON already serialized (staging hashes it anyway): stored as is, not encoded a second time."""
-
-
-def json_text(value: object) -> str:
-    """JSON columns' serializer: orjson is several times faster than json for wide payloads."""
-    if isinstance(value, JsonText):
-        return value
-    return orjson.dumps(value, default=str).decode()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from etl.db.engine import create_engine, session_factory
 from etl.db.staging import SyncRun
-from etl.logging import redact
+from etl.redaction import redact
 
 
 def new_run_id() -> str:

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import DateTime, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from etl.db.base import Base, BigId, JsonDocument, VerbatimJson
+from etl.db.base import Base
+from etl.db.types import BigId, JsonDocument, VerbatimJson
 
 
 class SyncRun(Base):

@@ -1,4 +1,4 @@
-"""One exception tree for talking to billing systems, and one table that classifies failures.
+"""One exception tree for talking to billing systems, one verdict type, one table from HTTP status to verdict.
 
 ::
 
@@ -8,24 +8,28 @@
     │   ├── ServerError              HTTP 5xx from the server or a proxy
     │   ├── RateLimited              HTTP 429 (a proxy; none of the four systems limits itself)
     │   ├── ProxyPageError           HTML/plain text where the protocol promises JSON
-    │   ├── SessionExpired           BILLmanager session gone: log in again, then retry
+    │   ├── SessionExpired           the session is gone: renew it, then retry
     │   └── SourceBusy               MikroBILL / Microbizz "busy" answers
-    └── FatalError                   retrying cannot help; the source's run ends
-        ├── AuthenticationError      bad or revoked credentials
-        ├── PermissionDenied         the account lacks a right
-        ├── BadRequest               the request itself is wrong
+    ├── OutcomeUnknown               a call not safe to repeat was sent and got no answer:
+    │                                the caller looks the object up before doing anything else
+    └── FatalError                   retrying cannot help
+        ├── AuthenticationError      bad or revoked credentials: the source ends
+        ├── PermissionDenied         the account lacks a right: that stream ends
+        ├── BadRequest               the request itself is wrong (unknown command, missing path)
         └── ProtocolError            an answer we cannot make sense of
 
-Retry code reads only :func:`classify_status` / the exception class, never message text.
-Messages carry no secrets: clients build them from status, path and the server's reason.
+A client never decides to retry: it hands the transport a *classifier*, a pure function
+from a read response to a :class:`Verdict`, and :mod:`etl.http.retry` acts on verdicts
+alone. :func:`status_verdict` is the common table; each protocol adds what its bodies say.
+Messages carry no secrets: they are built from status, path and the server's reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
-Action = Literal["ok", "retry", "fail"]
+Action = Literal["ok", "retry", "renew", "fail", "ignore"]
 
 
 class SourceError(Exception):
@@ -67,6 +71,12 @@ class SourceBusy(RetryableError):
     kind = "busy"
 
 
+class OutcomeUnknown(SourceError):
+    """A call that must not be repeated blindly was sent, and no answer says what the server did."""
+
+    kind = "outcome_unknown"
+
+
 class FatalError(SourceError):
     kind = "fatal"
 
@@ -88,46 +98,110 @@ class ProtocolError(FatalError):
 
 
 @dataclass(frozen=True)
-class Classification:
+class Verdict:
+    """What one attempt's answer means.
+
+    - ``ok``: done, ``value`` is the result; ``ignore``: done, nothing to act on (``value`` is None).
+    - ``retry``: try again after a pause; when attempts run out, raise ``error`` (or, with
+      ``accept_when_exhausted``, return ``value``: a "no rows" answer confirmed enough times).
+    - ``renew``: renew the session (the client's renew method), then try again at once.
+    - ``fail``: raise ``error`` now.
+
+    ``without_effect`` says the server refused the call without acting on it (429, 503 with
+    Retry-After, a busy code, a refused session, a connection never made), so even a call that
+    is not safe to repeat may be sent again. ``max_attempts`` caps attempts for this verdict
+    below the policy's own limit (e.g. how often a 401 is confirmed).
+    """
+
     action: Action
-    error: type[SourceError] | None = None
+    value: Any = None
+    error: type[SourceError] = SourceError
+    message: str = ""
+    status: int | None = None
+    retry_after: float | None = None
+    without_effect: bool = False
+    max_attempts: int | None = None
+    accept_when_exhausted: bool = False
+
+    @property
+    def kind(self) -> str:
+        return self.error.kind
+
+    def exception(self, suffix: str = "") -> SourceError:
+        """The error this verdict stands for."""
+        return self.error(self.message + suffix, status=self.status, retry_after=self.retry_after)
+
+    def but(self, **changes: Any) -> Verdict:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
 
 
-# HTTP status -> what to do. Statuses not listed: 2xx/304 ok, other 4xx fatal, other 5xx retry.
-STATUS_TABLE: dict[int, Classification] = {
-    401: Classification("fail", AuthenticationError),
-    403: Classification("fail", PermissionDenied),
-    400: Classification("fail", BadRequest),
-    405: Classification("fail", BadRequest),
-    408: Classification("retry", TransportError),
-    429: Classification("retry", RateLimited),
-    501: Classification("fail", BadRequest),
+def ok(value: Any = None) -> Verdict:
+    return Verdict("ok", value)
+
+
+def fail(error: type[SourceError], message: str, *, status: int | None = None) -> Verdict:
+    return Verdict("fail", error=error, message=message, status=status)
+
+
+def retry(error: type[SourceError], message: str, **fields: Any) -> Verdict:
+    return Verdict("retry", error=error, message=message, **fields)
+
+
+def renew(message: str, *, error: type[SourceError] = SessionExpired) -> Verdict:
+    return Verdict("renew", error=error, message=message, without_effect=True)
+
+
+# HTTP status -> (action, error class, refused without effect). Statuses not listed:
+# 2xx/304 ok, other 4xx fail as BadRequest, other 5xx retry as ServerError (effect unknown).
+STATUS_TABLE: dict[int, tuple[Action, type[SourceError], bool]] = {
+    400: ("fail", BadRequest, True),
+    401: ("fail", AuthenticationError, True),
+    403: ("fail", PermissionDenied, True),
+    404: ("fail", BadRequest, True),
+    405: ("fail", BadRequest, True),
+    408: ("retry", TransportError, False),
+    429: ("retry", RateLimited, True),
+    501: ("fail", BadRequest, True),
 }
 
 
-def classify_status(status: int) -> Classification:
-    """What an HTTP status means before the protocol looks at the body."""
-    if status in STATUS_TABLE:
-        return STATUS_TABLE[status]
+def status_verdict(status: int, message: str, *, retry_after: float | None = None) -> Verdict:
+    """What an HTTP status means before the protocol looks at the body.
+
+    A 503 that says when to come back (Retry-After) is a refusal without effect: the server
+    or its proxy turned the request away rather than failing half-way through it."""
     if 200 <= status < 300 or status == 304:
-        return Classification("ok")
-    if status >= 500:
-        return Classification("retry", ServerError)
-    return Classification("fail", BadRequest)
+        return ok()
+    action, error, without_effect = STATUS_TABLE.get(
+        status, ("retry", ServerError, False) if status >= 500 else ("fail", BadRequest, True)
+    )
+    if status == 503 and retry_after is not None:
+        without_effect = True
+    return Verdict(
+        action, error=error, message=message, status=status, retry_after=retry_after, without_effect=without_effect
+    )
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds form; HTTP dates are rare behind proxies)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
+def error_from_status(status: int, message: str, *, retry_after: float | None = None) -> SourceError:
+    """The exception an HTTP failure status stands for."""
+    return status_verdict(status, message, retry_after=retry_after).exception()
 
-        try:
-            from datetime import UTC, datetime
 
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
+def verdict_of(error: SourceError) -> Verdict:
+    """The verdict an already classified error stands for (for protocols whose pure readers raise).
+
+    Busy answers and rate limits are refusals without effect; so is an expired session, which is
+    renewed rather than waited out."""
+    if isinstance(error, SessionExpired):
+        return renew(str(error), error=type(error))
+    action: Action = "retry" if isinstance(error, RetryableError) else "fail"
+    refused = isinstance(error, SourceBusy | RateLimited) or (error.status == 503 and error.retry_after is not None)
+    return Verdict(
+        action,
+        error=type(error),
+        message=str(error),
+        status=error.status,
+        retry_after=error.retry_after,
+        without_effect=refused or action == "fail",
+    )

@@ -1,84 +1,44 @@
-"""The one place an aiohttp ClientSession is made, and the retrying, rate-limited call around it.
+"""The one place an aiohttp ClientSession is made, and the rate-limited calls that run the retry policy.
 
-A client hands :meth:`HttpTransport.call` a coroutine factory that does one request and
-decodes it (raising from :mod:`etl.http.errors`); the transport retries it as the error
-class says, honouring Retry-After, and counts what happened.
+A client gives :meth:`HttpTransport.call` a :class:`~etl.http.response.Request` (or a function
+building one per attempt), its pure classifier, and whether the call is safe to repeat. The
+transport sends, reads the whole body, turns wire failures into verdicts itself, and lets
+:class:`~etl.http.retry.RetryPolicy` decide what happens next.
+
+A wire failure is *without effect* only when the request provably never left: the
+connection was refused, the name did not resolve, TLS failed, or connecting timed out.
+A reset or timeout once the request was on its way may have reached the server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
-import orjson
-import structlog
 from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from etl.http.errors import (
-    ProxyPageError,
-    RetryableError,
-    SessionExpired,
-    TransportError,
-    parse_retry_after,
-)
+from etl.http.errors import TransportError, Verdict, retry
+from etl.http.response import RawResponse, Request
+from etl.http.retry import Attempt, CallStats, RetryPolicy
 from etl.settings import SourceSettings
 
-T = TypeVar("T")
-log = structlog.get_logger(__name__)
+Classifier = Callable[[RawResponse], Verdict]
+RequestBuilder = Request | Callable[[], Request]
+# Raised before a single byte of the request was written.
+_NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
-@dataclass(frozen=True)
-class RawResponse:
-    """A fully read HTTP response: pure values for the protocol code to judge."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
-
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        """The body as JSON, or :class:`ProxyPageError` when a proxy or error page answered instead."""
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError:
-            return self._lenient_json()
-
-    def _lenient_json(self) -> Any:
-        # orjson refuses lone surrogates ("\ud800") that json accepts; such records must reach
-        # the staging step to be rejected one by one rather than failing their whole page.
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            snippet = " ".join(self.text()[:80].split())
-            raise ProxyPageError(
-                f"expected JSON, got HTTP {self.status} {self.content_type or 'no content type'}: {snippet!r}",
-                status=self.status,
-                retry_after=parse_retry_after(self.headers.get("Retry-After")),
-            ) from None
-
-
-@dataclass
-class CallStats:
-    """What happened on the wire, for progress displays and run counts."""
-
-    requests: int = 0
-    retries: int = 0
-    retry_kinds: dict[str, int] = field(default_factory=dict)
-
-    def retried(self, kind: str) -> None:
-        self.retries += 1
-        self.retry_kinds[kind] = self.retry_kinds.get(kind, 0) + 1
+def policy_of(settings: SourceSettings) -> RetryPolicy:
+    """The source's retry policy, from its settings."""
+    return RetryPolicy(
+        max_attempts=settings.max_attempts,
+        backoff_initial=settings.backoff_initial,
+        backoff_max=settings.backoff_max,
+        retry_after_max=settings.retry_after_max,
+        call_budget=settings.call_budget,
+    )
 
 
 def make_session(settings: SourceSettings) -> aiohttp.ClientSession:
@@ -91,17 +51,25 @@ def make_session(settings: SourceSettings) -> aiohttp.ClientSession:
     )
 
 
+def wire_failure(request: Request, exc: BaseException) -> Verdict:
+    """The verdict of a request that got no answer; only the class name is kept (aiohttp
+    messages can echo the URL, query string included)."""
+    sent = not isinstance(exc, _NOT_SENT)
+    where = f"{request.method} {request.path}: {type(exc).__name__}"
+    return retry(TransportError, where + ("" if sent else " (not sent)"), without_effect=not sent)
+
+
 class HttpTransport:
-    """Bounded, rate-limited requests to one source, with retries by error class."""
+    """Bounded, rate-limited requests to one source, retried by the source's policy."""
 
     def __init__(self, settings: SourceSettings, session: aiohttp.ClientSession | None = None) -> None:
         self.settings = settings
+        self.policy = policy_of(settings)
         self.stats = CallStats()
         self._session = session
         self._owns_session = session is None
         self._limiter = AsyncLimiter(settings.rate_limit, 1.0)
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self.on_session_expired: Callable[[], Awaitable[None]] | None = None
 
     async def __aenter__(self) -> HttpTransport:
         if self._session is None:
@@ -113,56 +81,57 @@ class HttpTransport:
             await self._session.close()
             self._session = None
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> RawResponse:
-        """One attempt: waits for a rate-limit token and a slot, reads the whole body."""
+    async def send(self, request: Request) -> RawResponse:
+        """One request: waits for a rate-limit token and a slot, reads the whole body.
+
+        Raises the wire's own exception; :meth:`exchange` turns it into a verdict."""
         assert self._session is not None, "use `async with HttpTransport(...)`"
         async with self._slots:
             await self._limiter.acquire()
             self.stats.requests += 1
+            async with self._session.request(
+                request.method,
+                request.url,
+                params=request.params,
+                data=request.data,
+                json=request.json,
+                headers=dict(request.headers),
+            ) as response:
+                body = await response.read()
+                return RawResponse(response.status, dict(response.headers), body)
+
+    def exchange(self, build: RequestBuilder, classify: Classifier) -> Attempt:
+        """One attempt: build the request, send it, classify the answer (or the wire failure)."""
+
+        async def attempt() -> Verdict:
+            request = build() if callable(build) else build
             try:
-                async with self._session.request(method, url, **kwargs) as response:
-                    body = await response.read()
-                    return RawResponse(response.status, dict(response.headers), body)
+                response = await self.send(request)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                # Only the class name: aiohttp messages can echo the URL, query string included.
-                raise TransportError(f"{method} {_path_of(url)}: {type(exc).__name__}") from None
+                return wire_failure(request, exc)
+            return classify(response)
 
-    async def call(self, attempt: Callable[[], Awaitable[T]], *, what: str) -> T:
-        """Run ``attempt`` until it succeeds, a fatal error occurs or attempts run out."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(RetryableError),
-            stop=stop_after_attempt(self.settings.max_attempts),
-            wait=self._wait,
-            before_sleep=lambda state: self._before_retry(state, what),
-            reraise=True,
-        )
-        async for attempt_state in retrying:
-            with attempt_state:
-                try:
-                    return await attempt()
-                except SessionExpired:
-                    # Log in again before the retry; a failed login is fatal and ends the call.
-                    if self.on_session_expired is not None:
-                        await self.on_session_expired()
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return attempt
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        backoff = wait_random_exponential(multiplier=self.settings.backoff_initial, max=self.settings.backoff_max)
-        if isinstance(exc, SessionExpired):
-            return 0.0
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return min(retry_after, max(self.settings.backoff_max, 1.0))
-        return backoff(state)
+    async def call(
+        self,
+        build: RequestBuilder,
+        classify: Classifier,
+        *,
+        what: str,
+        safe: bool,
+        renew: Callable[[], Awaitable[None]] | None = None,
+    ) -> Any:
+        """Send until the classifier's verdict is final; see :mod:`etl.http.retry` for the rules."""
+        return await self.attempts(self.exchange(build, classify), what=what, safe=safe, renew=renew)
 
-    def _before_retry(self, state: RetryCallState, what: str) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        kind = getattr(exc, "kind", type(exc).__name__)
-        self.stats.retried(kind)
-        log.warning("retrying", call=what, attempt=state.attempt_number, kind=kind, error=str(exc))
-
-
-def _path_of(url: str) -> str:
-    return url.split("?", 1)[0]
+    async def attempts(
+        self,
+        attempt: Attempt,
+        *,
+        what: str,
+        safe: bool,
+        renew: Callable[[], Awaitable[None]] | None = None,
+    ) -> Any:
+        """Run any attempt (HTTP or not, e.g. a vendor library call) under the source's policy."""
+        return await self.policy.run(attempt, what=what, safe=safe, renew=renew, stats=self.stats)

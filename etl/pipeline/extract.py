@@ -1,16 +1,16 @@
-"""The one engine that runs every stream: fetch pages, stage them, checkpoint with each.
+"""The one engine that runs every source and stream: fetch pages, stage them, checkpoint with each.
 
-A page's staged rows and the stream's new cursor commit in one transaction, so a
-run killed at any point resumes at the first page not yet staged, never refetching
-a staged one. Fetching runs ahead of staging through a small bounded queue, so the
-network and the database work at the same time while memory stays flat.
+A page's staged rows and the stream's new cursor commit in one transaction, so a run killed
+at any point resumes at the first page not yet staged, never refetching a staged one.
+Fetching runs ahead of staging through a small bounded queue, so the network and the
+database work at the same time while memory stays flat. The engine, not the streams,
+refuses a page whose cursor does not move forward.
 
-Stream state (``stream_states.state``)::
-
-    {"watermark": {...} | None,          # where the next incremental scan starts
-     "last_complete_at": "...",
-     "scan": {"id", "runs": [...], "mode": "full" | "incremental",
-              "cursor": {...}, "next_watermark": {...} | None}}   # a scan in progress
+What a failure ends (:func:`extract_source`): bad credentials end their source; any other
+failure of a stream (a refused command, a missing right for one list, a path the server
+lacks, a protocol error, a bug) ends that stream, and the source's other streams still run.
+Each source catches everything at its own boundary; nothing here ends the run.
+State layout: :mod:`etl.pipeline.state`.
 """
 
 from __future__ import annotations
@@ -18,19 +18,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.contextvars import bound_contextvars
 
 from etl.db.engine import session_factory
-from etl.pipeline.staging import (
+from etl.http.errors import AuthenticationError, ProtocolError, SourceError
+from etl.http.transport import HttpTransport
+from etl.payload import fingerprint
+from etl.pipeline.results import SourceResult, StageCounts, StreamResult
+from etl.pipeline.staging_writes import (
     Rejection,
-    StageCounts,
-    fingerprint,
     load_state,
     mark_deleted,
     reject_records,
@@ -38,44 +41,22 @@ from etl.pipeline.staging import (
     save_state,
     stage_records,
 )
-from etl.sources.base import Cursor, Page, RecordRejected, Stream
+from etl.pipeline.state import Cursor, Scan, StreamState
+from etl.redaction import redact
+from etl.settings import SourceSettings
+from etl.sources.base import Page, RecordRejected, Stream
+from etl.sources.registry import get as source_definition
 
 log = structlog.get_logger(__name__)
 ProgressCallback = Callable[[str, str, StageCounts], None]
+# (source, stream, counts so far, retries so far on that source)
+RunProgress = Callable[[str, str, StageCounts, int], None]
+PROGRESS_LOG_SECONDS = 30.0
 T = TypeVar("T")
+Split = tuple[list[tuple[str, Any, str]], list[Rejection]]
 
 
-@dataclass
-class StreamResult:
-    source: str
-    stream: str
-    counts: StageCounts = field(default_factory=StageCounts)
-    status: str = "succeeded"
-    error: str | None = None
-    complete: bool = False
-    fatal: bool = False
-
-
-def begin_scan(state: dict[str, Any], stream: Stream, run_id: str, full: bool) -> dict[str, Any]:
-    """Resume the scan in progress, or start one (full when asked, when the stream is not
-    incremental, or when no watermark exists yet)."""
-    scan = state.get("scan")
-    if scan and not (full and scan["mode"] != "full"):
-        if run_id not in scan["runs"]:
-            scan["runs"].append(run_id)
-        return scan
-    watermark = None if full or not stream.incremental else state.get("watermark")
-    return {
-        "id": run_id,
-        "runs": [run_id],
-        "mode": "incremental" if watermark else "full",
-        "cursor": stream.start(watermark),
-        "next_watermark": stream.scan_watermark(watermark),
-        "started_at": datetime.now(UTC).isoformat(),
-    }
-
-
-def split_page(stream: Stream, records: list[Any]) -> tuple[list[tuple[str, Any, str]], list[Rejection]]:
+def split_page(stream: Stream, records: list[Any]) -> Split:
     """Good records with id and hash, and the rejected ones with their reasons."""
     good, bad = [], []
     for record in records:
@@ -88,10 +69,33 @@ def split_page(stream: Stream, records: list[Any]) -> tuple[list[tuple[str, Any,
     return good, bad
 
 
+def check_progress(stream: Stream, asked: Cursor, page: Page, seen: set[str]) -> None:
+    """Refuse a page whose next cursor repeats one of this scan or does not move past the one asked."""
+    following = page.next_cursor
+    if following is None:
+        return
+    key = repr(sorted(following.items()))
+    before, after = stream.position(asked), stream.position(following)
+    if following == asked or key in seen or (before is not None and after is not None and after <= before):
+        raise ProtocolError(
+            f"stream {stream.name}: the page at {asked} did not move forward (next {following}); "
+            "the server may be ignoring its paging or sort parameters"
+        )
+    seen.add(key)
+
+
+def check_order(stream: Stream, split: Split) -> None:
+    """For keyset streams: a page's ids must ascend (a server ignoring the sort would skip records)."""
+    ids = [int(source_id) for source_id, _payload, _digest in split[0] if source_id.isdigit()]
+    if any(later <= earlier for earlier, later in itertools.pairwise(ids)):
+        raise ProtocolError(f"stream {stream.name}: a page's ids are not in ascending order")
+
+
 async def _pages(stream: Stream, cursor: Cursor, window: int) -> AsyncIterator[tuple[Cursor, Page]]:
     """Pages in order; lookahead streams keep up to ``window`` fetches in flight."""
     pending: list[tuple[Cursor, asyncio.Task[Page]]] = []
     next_cursor: Cursor | None = cursor
+    seen = {repr(sorted(cursor.items()))}
     try:
         while pending or next_cursor is not None:
             while next_cursor is not None and len(pending) < (window if stream.lookahead else 1):
@@ -99,6 +103,7 @@ async def _pages(stream: Stream, cursor: Cursor, window: int) -> AsyncIterator[t
                 next_cursor = stream.predict(next_cursor) if stream.lookahead else None
             asked, task = pending.pop(0)
             page = await task
+            check_progress(stream, asked, page, seen)
             yield asked, page
             expected = pending[0][0] if pending else next_cursor
             if page.next_cursor != expected:
@@ -114,14 +119,13 @@ async def _pages(stream: Stream, cursor: Cursor, window: int) -> AsyncIterator[t
                 await stale
 
 
-Split = tuple[list[tuple[str, Any, str]], list[Rejection]]
-
-
 async def _split_pages(stream: Stream, pages: AsyncIterator[tuple[Cursor, Page]]) -> AsyncIterator[tuple[Page, Split]]:
     """Ids, hashes and rejections of each page, worked out ahead of staging: run inside the
     prefetch task, this CPU work overlaps the database's work on the page before."""
     async for _asked, page in pages:
         split = split_page(stream, page.records)
+        if stream.ascending_ids:
+            check_order(stream, split)
         # The split holds everything staging needs; dropping the raw records halves a queued page.
         yield dataclasses.replace(page, records=[]), split
 
@@ -167,56 +171,145 @@ async def extract_stream(
     sessions = session_factory(engine)
     async with sessions() as session, session.begin():
         state = await load_state(session, source, stream.name)
-        scan = begin_scan(state, stream, run_id, full)
-        state["scan"] = scan
+        resumed = state.scan is not None
+        scan = state.begin(run_id=run_id, full=full, incremental=stream.incremental, start=stream.start)
         await save_state(session, source, stream.name, state)
-    log.info("stream started", mode=scan["mode"], resumed=scan["id"] != run_id, cursor=scan["cursor"])
+    log.info("stream started", mode=scan.mode, resumed=resumed and scan.id != run_id, cursors=scan.cursors)
+    if scan.finished:  # a scan whose last page was staged but not yet closed
+        await _stage_page(sessions, stream, Page([], None, calls=0), ([], []), state, result, run_id=run_id)
+        return result
     window = max(1, stream.settings.concurrency)
-    pages = _split_pages(stream, _pages(stream, scan["cursor"], window))
+    cursor = scan.cursors[0]
+    assert cursor is not None
+    pages = _split_pages(stream, _pages(stream, cursor, window))
     async with contextlib.aclosing(_prefetch(pages, depth=window + 1)) as prepared:
         async for page, split in prepared:
-            await _stage_page(sessions, stream, page, split, state, scan, result, source=source, run_id=run_id)
+            await _stage_page(sessions, stream, page, split, state, result, run_id=run_id)
             if progress:
                 progress(source, stream.name, result.counts)
     return result
 
 
 async def _stage_page(
-    sessions: Any,
-    stream: Stream,
-    page: Page,
-    split: Split,
-    state: dict[str, Any],
-    scan: dict[str, Any],
-    result: StreamResult,
-    *,
-    source: str,
-    run_id: str,
+    sessions: Any, stream: Stream, page: Page, split: Split, state: StreamState, result: StreamResult, *, run_id: str
 ) -> None:
     """Stage one page and move the checkpoint past it, in one transaction."""
     good, bad = split
+    scan = state.scan
+    assert scan is not None
     async with sessions() as session, session.begin():
         await relax_commit_durability(session)
-        counts = await stage_records(session, source=source, entity=stream.entity, run_id=run_id, records=good)
-        await reject_records(session, source=source, entity=stream.entity, run_id=run_id, rejections=bad)
+        where = {"source": result.source, "entity": stream.entity, "run_id": run_id}
+        counts = await stage_records(session, **where, records=good)
+        await reject_records(session, **where, rejections=bad)
         counts.rejected, counts.pages, counts.calls = len(bad), 1, page.calls
         counts.records += len(bad)
-        if page.watermark and not scan.get("next_watermark"):
-            scan["next_watermark"] = page.watermark
-        scan["cursor"] = page.next_cursor
-        if page.next_cursor is None:
-            counts.deleted = await _finish_scan(session, state, scan, source=source, entity=stream.entity)
+        scan.advance(0, page.next_cursor, page.watermark)
+        if scan.finished:
+            counts.deleted = await _finish_scan(session, state, source=result.source, entity=stream.entity)
             result.complete = True
-        await save_state(session, source, stream.name, state)
+        await save_state(session, result.source, stream.name, state)
     result.counts.add(counts)
 
 
-async def _finish_scan(session: Any, state: dict[str, Any], scan: dict[str, Any], *, source: str, entity: str) -> int:
-    deleted = 0
-    if scan["mode"] == "full":
-        deleted = await mark_deleted(session, source=source, entity=entity, scan_runs=scan["runs"])
-    state["watermark"] = scan.get("next_watermark") or state.get("watermark")
-    state["last_complete_at"] = datetime.now(UTC).isoformat()
-    state["last_scan_mode"] = scan["mode"]
-    state.pop("scan", None)
-    return deleted
+async def _finish_scan(session: Any, state: StreamState, *, source: str, entity: str) -> int:
+    scan: Scan = state.finish()
+    if scan.mode != "full":
+        return 0
+    return await mark_deleted(session, source=source, entity=entity, scan_runs=scan.runs)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line, secret-free account of a failure for the summary and the run row."""
+    if isinstance(exc, SourceError):
+        return redact(f"{exc.kind}: {exc}")
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+class _SourceStopped(Exception):
+    """Credentials were refused mid-source: the streams after it are not tried."""
+
+
+async def extract_source(
+    engine: AsyncEngine,
+    source: SourceSettings,
+    *,
+    run_id: str,
+    streams: Sequence[str] = (),
+    full: bool = False,
+    progress: RunProgress | None = None,
+) -> SourceResult:
+    """Open the source's client, run its wanted streams, and say how each ended. Never raises
+    for a failure of this source: it is recorded in the result."""
+    definition = source_definition(source.kind)
+    wanted = [s for s in definition.streams if not streams or s.name in streams]
+    result = SourceResult(source.name)
+    transport = HttpTransport(source)
+    with bound_contextvars(source=source.name):
+        try:
+            async with transport:
+                client = definition.client_class(source, transport)
+                try:
+                    await client.open()
+                    for stream_class in wanted:
+                        stream = stream_class(client, source)
+                        outcome, ends_source = await _run_stream(engine, stream, transport, run_id, full, progress)
+                        result.streams.append(outcome)
+                        if ends_source:
+                            raise _SourceStopped(outcome.error or "credentials refused")
+                finally:
+                    with contextlib.suppress(Exception):
+                        await client.close()
+        except Exception as exc:  # this source's boundary: whatever happened ends this source only
+            message = str(exc) if isinstance(exc, _SourceStopped) else describe(exc)
+            result.error = message
+            log.error("source failed", error=message)
+            done = {r.stream for r in result.streams}
+            result.streams += [
+                StreamResult(source.name, s.name, status="failed", error=message) for s in wanted if s.name not in done
+            ]
+        result.retries, result.requests = transport.stats.retries, transport.stats.requests
+    return result
+
+
+async def _run_stream(
+    engine: AsyncEngine,
+    stream: Stream,
+    transport: HttpTransport,
+    run_id: str,
+    full: bool,
+    display: RunProgress | None,
+) -> tuple[StreamResult, bool]:
+    """One stream, and whether its failure ends the source (only refused credentials do)."""
+    source = stream.settings.name
+    with bound_contextvars(stream=stream.name):
+        try:
+            on_page = _progress_reporter(transport, display)
+            result = await extract_stream(engine, stream, source=source, run_id=run_id, full=full, progress=on_page)
+        except Exception as exc:
+            message = describe(exc)
+            log.error("stream failed", error=message)
+            return StreamResult(source, stream.name, status="failed", error=message), isinstance(
+                exc, AuthenticationError
+            )
+        log.info("stream finished", **result.counts.as_dict(), complete=result.complete)
+        return result, False
+
+
+def _progress_reporter(transport: HttpTransport, display: RunProgress | None) -> ProgressCallback:
+    """Per page: feed the live display, or (no terminal) log a progress line every 30 seconds."""
+    started = last_logged = time.monotonic()
+
+    def on_page(source: str, name: str, counts: StageCounts) -> None:
+        nonlocal last_logged
+        retries = transport.stats.retries
+        if display is not None:
+            display(source, name, counts, retries)
+            return
+        now = time.monotonic()
+        if now - last_logged >= PROGRESS_LOG_SECONDS:
+            last_logged = now
+            rate = counts.records / max(now - started, 1e-6)
+            log.info("progress", records=counts.records, pages=counts.pages, retries=retries, rate=round(rate, 1))
+
+    return on_page

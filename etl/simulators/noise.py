@@ -2,7 +2,8 @@
 
 ``spell(seed, customer, system)`` returns the customer as that system stores
 it. The draws are deterministic per (seed, system, customer), so a record
-reads back the same on every request and in every run.
+reads back the same on every request and in every run. What differs between
+systems is their :class:`~etl.simulators.registry.Spelling`.
 """
 
 from __future__ import annotations
@@ -10,18 +11,17 @@ from __future__ import annotations
 import html
 from dataclasses import replace
 
+from etl.simulators import registry
 from etl.simulators.names import transliterate
 from etl.simulators.world import Customer, rng_for
-
-# Systems that store Russian names in Latin letters (half of the time).
-_TRANSLITERATES = {"microbizz": 0.9, "billmanager": 0.4, "miclinik": 0.3, "mikrobill": 0.1}
 
 
 def spell(seed: int, customer: Customer, system: str) -> Customer:
     """The customer as ``system`` spells it."""
+    quirks = registry.get(system).spelling
     r = rng_for(seed, "noise", system, customer.id)
     first, last, company = customer.first_name, customer.last_name, customer.company
-    if customer.locale == "ru" and r.random() < _TRANSLITERATES[system]:
+    if customer.locale == "ru" and r.random() < quirks.transliterate:
         first, last = transliterate(first), transliterate(last)
         company = transliterate(company) if company else None
     roll = r.random()
@@ -42,9 +42,11 @@ def spell(seed: int, customer: Customer, system: str) -> Customer:
         phone = ""
     if r.random() < 0.03:
         email = ""
-    if system == "miclinik" and company and "&" in company and r.random() < 0.5:
+    # The quirk checks come last and draw only when they apply, so a system without them
+    # consumes exactly the draws above.
+    if quirks.escaped_ampersand and company and "&" in company and r.random() < quirks.escaped_ampersand:
         company = html.escape(company, quote=False)
-    if system == "miclinik" and "'" in last and r.random() < 0.5:
+    if quirks.escaped_apostrophe and "'" in last and r.random() < quirks.escaped_apostrophe:
         last = last.replace("'", "&#39;")
     return replace(customer, first_name=first, last_name=last, company=company, email=email, phone=phone)
 

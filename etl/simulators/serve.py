@@ -1,16 +1,16 @@
-"""Run the four simulators in-process, each behind the fault proxy, on loopback ports.
+"""Run simulators in-process, each behind the fault proxy, on loopback ports.
 
 ``running_simulators`` is what tests, benchmarks and the pipeline's end-to-end runs use:
-it builds each system's app through the uniform ``create_app(world, faults=..., options=...)``
-contract, puts :func:`~etl.simulators.faults.fault_middleware` in front of it, and serves it
-with ``web.AppRunner``/``web.TCPSite``. ``serve_forever`` is the body of ``etl simulate``.
+it builds each system's app through its :class:`~etl.simulators.registry.SimulatedSystem`
+(the uniform ``create_app(world, faults=..., options=...)`` contract), puts
+:func:`~etl.simulators.faults.fault_middleware` in front of it, and serves it with
+``web.AppRunner``/``web.TCPSite``. ``serve_forever`` is the body of ``etl simulate``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -19,18 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
+from etl.simulators import registry
 from etl.simulators.faults import FaultPlan, describe_fired, fault_middleware
-from etl.simulators.world import SYSTEMS, World
-
-SYSTEM_PORT_OFFSETS = {"miclinik": 0, "mikrobill": 1, "microbizz": 2, "billmanager": 3}
-
-# Where each protocol lives under the server root; the ETL appends its own paths to these.
-SYSTEM_BASE_PATHS = {
-    "miclinik": "/api/index.php",
-    "mikrobill": "",
-    "microbizz": "/api/endpoint.php",
-    "billmanager": "/billmgr",
-}
+from etl.simulators.world import World
 
 
 @dataclass
@@ -53,7 +44,7 @@ class RunningSimulator:
     @property
     def base_url(self) -> str:
         """The URL the ETL is configured with (server root plus the system's base path)."""
-        return self.origin + SYSTEM_BASE_PATHS[self.system]
+        return self.origin + registry.get(self.system).base_path
 
 
 @dataclass
@@ -95,28 +86,20 @@ def _format_credentials(credentials: Mapping[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in credentials.items())
 
 
-def system_module(system: str) -> Any:
-    """The package ``etl.simulators.<system>`` (exports create_app, STATE, DEMO_CREDENTIALS)."""
-    if system not in SYSTEM_PORT_OFFSETS:
-        raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEM_PORT_OFFSETS)}")
-    return importlib.import_module(f"etl.simulators.{system}")
-
-
 def build_app(
-    system: str, world: World | None, plan: FaultPlan, options: object | None = None
-) -> tuple[web.Application, Any]:
-    """Create ``system``'s app with the fault proxy as its outermost middleware; returns (app, module)."""
-    module = system_module(system)
-    app = module.create_app(world, faults=plan, options=options)
+    system: registry.SimulatedSystem, world: World | None, plan: FaultPlan, options: object | None = None
+) -> web.Application:
+    """Create ``system``'s app with the fault proxy as its outermost middleware."""
+    app = system.create_app(world, faults=plan, options=options)
     # app.middlewares stays a mutable list until the runner freezes the app; index 0 runs first,
     # so the fault proxy sees every request (unknown routes included) before the application does.
     app.middlewares.insert(0, fault_middleware(plan))
-    return app, module
+    return app
 
 
 @asynccontextmanager
 async def running_simulators(
-    systems: Sequence[str] = SYSTEMS,
+    systems: Sequence[str] = registry.BUILTIN,
     *,
     world: World | None,
     faults: str = "none",
@@ -127,24 +110,29 @@ async def running_simulators(
 ) -> AsyncIterator[RunningSimulators]:
     """Serve ``systems`` on ``host``; ``base_port`` 0 picks free ports, else port = base_port + offset.
 
-    Each system gets its own ``FaultPlan(faults, seed + offset)``; ``options`` maps a system name
-    to that system's Options instance. Everything is shut down when the block exits.
+    ``systems`` are names from :func:`etl.simulators.registry.names`; each gets its own
+    ``FaultPlan(faults, seed + offset)``; ``options`` maps a system name to that system's Options
+    instance. Everything is shut down when the block exits.
     """
     options = options or {}
+    # Resolved before anything listens, so an unknown name fails without leaving a server behind.
+    chosen = [registry.get(name) for name in systems]
+    offsets = registry.port_offsets()
     runners: list[web.AppRunner] = []
     started: dict[str, RunningSimulator] = {}
     try:
-        for system in systems:
-            offset = SYSTEM_PORT_OFFSETS[system]
+        for system in chosen:
+            offset = offsets[system.name]
             plan = FaultPlan(faults, seed + offset)
-            app, module = build_app(system, world, plan, options.get(system))
+            app = build_app(system, world, plan, options.get(system.name))
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             runners.append(runner)
             await web.TCPSite(runner, host, base_port + offset if base_port else 0).start()
             port = runner.addresses[0][1]
-            credentials = dict(module.DEMO_CREDENTIALS)
-            started[system] = RunningSimulator(system, host, port, app, app[module.STATE], plan, credentials)
+            state = app[system.state_key]
+            credentials = dict(system.demo_credentials)
+            started[system.name] = RunningSimulator(system.name, host, port, app, state, plan, credentials)
         yield RunningSimulators(started)
     finally:
         for runner in reversed(runners):
@@ -152,7 +140,7 @@ async def running_simulators(
 
 
 async def serve_forever(
-    systems: Sequence[str] = SYSTEMS,
+    systems: Sequence[str] = registry.BUILTIN,
     *,
     world: World | None,
     faults: str = "none",

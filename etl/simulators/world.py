@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
+from functools import cache, cached_property
 
-from etl.simulators import names
+from etl.simulators import names, registry
 
-SYSTEMS = ("miclinik", "mikrobill", "microbizz", "billmanager")
+# The built-in kinds, kept under this name for the code that imported it from here.
+SYSTEMS = registry.BUILTIN
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 # When the world's data was last touched before any simulator started: every generated
 # creation/modification time lies before it, so two runs of one seed render identical records.
@@ -140,9 +141,6 @@ class TruthRow:
     true_id: int
 
 
-# Share of customers present in each system. Overlaps are independent draws, so
-# most customers live in two or more systems, as they do in an ISP's estate.
-PRESENCE = {"miclinik": 0.6, "mikrobill": 0.55, "microbizz": 0.5, "billmanager": 0.5}
 LOCALES = (("da", 0.3), ("ru", 0.3), ("es", 0.25), ("en", 0.15))
 
 
@@ -152,7 +150,8 @@ class World:
 
     seed: int = 42
     scale: int = 1000
-    _members: dict[str, array] = field(default_factory=dict, repr=False)
+    # Keyed by (name, presence) too, so a kind re-registered with another share is not served stale.
+    _members: dict[tuple[str, float], array] = field(default_factory=dict, repr=False)
 
     # -- catalogue -------------------------------------------------------
     @cached_property
@@ -192,21 +191,28 @@ class World:
             yield self.customer(customer_id)
 
     def present_in(self, customer_id: int, system: str) -> bool:
-        """Whether ``system`` knows this customer; every customer is in at least one system."""
-        hits = [_unit(self.seed, "in", s, customer_id) < PRESENCE[s] for s in SYSTEMS]
+        """Whether ``system`` knows this customer; every customer is in at least one built-in system.
+
+        A registered extra kind draws its members on its own, so registering one never moves a
+        customer in or out of a built-in system.
+        """
+        if system not in registry.BUILTIN:
+            return _unit(self.seed, "in", system, customer_id) < registry.get(system).presence
+        hits = [_unit(self.seed, "in", s, customer_id) < share for s, share in _builtin_presence()]
         if not any(hits):
-            hits[customer_id % len(SYSTEMS)] = True
-        return hits[SYSTEMS.index(system)]
+            hits[customer_id % len(hits)] = True
+        return hits[registry.BUILTIN.index(system)]
 
     def members(self, system: str) -> array:
         """Ids of the customers present in ``system``, ascending (4 bytes each)."""
-        if system not in self._members:
+        key = (system, registry.get(system).presence)
+        if key not in self._members:
             ids = array("l")
             for customer_id in range(1, self.scale + 1):
                 if self.present_in(customer_id, system):
                     ids.append(customer_id)
-            self._members[system] = ids
-        return self._members[system]
+            self._members[key] = ids
+        return self._members[key]
 
     # -- accounts, orders, payments --------------------------------------
     def accounts_of(self, customer: Customer) -> list[Account]:
@@ -270,6 +276,13 @@ class World:
                 )
             )
         return payments
+
+
+@cache
+def _builtin_presence() -> tuple[tuple[str, float], ...]:
+    """(name, presence) of each built-in kind; built-ins cannot be replaced, so this never goes stale."""
+    # Overlaps are independent draws, so most customers live in two or more systems, as in an ISP's estate.
+    return tuple((name, registry.get(name).presence) for name in registry.BUILTIN)
 
 
 def _tariff_id(draw: int, product_count: int) -> int:

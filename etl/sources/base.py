@@ -1,13 +1,15 @@
-"""The small interface every billing system implements: a client and declarative streams.
+"""The small interface every billing system implements: a client, declarative streams, typed settings.
 
-A source package provides a :class:`SourceClient` (protocol, auth, error
-classification) and a few :class:`Stream` declarations. A stream says what it
-is (name, staged entity, primary key, whether it is incremental) and how to
-fetch *one* page at a cursor; the generic engine in :mod:`etl.pipeline.extract`
-owns the loop, the checkpoints, the staging and the counts.
+A source package provides a :class:`SourceClient` (protocol, auth and a pure classifier of
+its answers), a few :class:`Stream` declarations, and the pydantic models of its
+``credentials`` and ``options`` (secrets as ``SecretStr``), all named in one
+:class:`SourceDefinition` registered in :mod:`etl.sources.registry`. A stream says what it is
+(name, staged entity, primary key, whether it is incremental) and how to fetch *one* page at
+a cursor; the engine in :mod:`etl.pipeline.extract` owns the loop, refuses cursors that do not
+move forward, checkpoints, stages and counts.
 
-Cursors and watermarks are plain JSON dicts, committed with each staged page,
-so a killed run resumes exactly where it stopped.
+Cursors and watermarks are plain JSON dicts, committed with each staged page, so a killed
+run resumes exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -15,26 +17,49 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, ClassVar
 
-from etl.http.transport import HttpTransport
-from etl.settings import SourceSettings
-from etl.sources.rawjson import RawJson, peek
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
-Cursor = dict[str, Any]
+from etl.http.transport import HttpTransport
+from etl.payload import RawJson, peek
+from etl.pipeline.state import Cursor
+from etl.settings import SourceSettings
+
+__all__ = ["Cursor", "NoOptions", "Page", "RecordRejected", "SourceClient", "SourceDefinition", "Stream"]
 
 
 class RecordRejected(Exception):
     """A record that cannot be staged; the message is the reason kept with it."""
 
 
+class SettingsModel(BaseModel):
+    """Base of every kind's credentials and options: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_identifiers(cls, data: Any) -> Any:
+        # Settings built in code may wrap every credential as a secret; a login is not one.
+        if not isinstance(data, dict):
+            return data
+        plain = {name for name, info in cls.model_fields.items() if "SecretStr" not in str(info.annotation)}
+        return {k: v.get_secret_value() if k in plain and isinstance(v, SecretStr) else v for k, v in data.items()}
+
+
+class NoOptions(SettingsModel):
+    """A kind without protocol switches."""
+
+
 @dataclass(frozen=True)
 class Page:
     """One fetched page: the raw records, where to resume after them, and what the server said of time.
 
-    ``next_cursor`` is ``None`` when the stream has nothing more. ``watermark`` is
-    the server's notion of "now" for this call, when the protocol gives one
-    (Microbizz's envelope date/time): the next incremental run starts there.
+    ``next_cursor`` is ``None`` when the stream has nothing more. ``watermark`` is where the
+    *next* incremental scan should start, as far as this call can tell (the server's clock,
+    minus any overlap the protocol needs); the engine keeps the one of the scan's first page.
     """
 
     records: list[Any]
@@ -66,6 +91,9 @@ class Stream(ABC):
     incremental: ClassVar[bool] = False
     # True when page N+1's cursor is known without reading page N: the engine may fetch ahead.
     lookahead: ClassVar[bool] = False
+    # True when a page's records come in ascending numeric id order (keyset paging): the
+    # engine refuses a page whose ids run backwards.
+    ascending_ids: ClassVar[bool] = False
 
     def __init__(self, client: Any, settings: SourceSettings) -> None:
         self.client = client
@@ -83,8 +111,8 @@ class Stream(ABC):
         """For lookahead streams, the cursor after ``cursor`` without reading it."""
         return None
 
-    def scan_watermark(self, watermark: Cursor | None) -> Cursor | None:
-        """The watermark the *next* run should use, decided when this scan starts (clock-based streams)."""
+    def position(self, cursor: Cursor) -> tuple[Any, ...] | None:
+        """A value that must grow from each cursor to the next, when the paging has an order."""
         return None
 
     def source_id(self, record: Any) -> str:
@@ -105,14 +133,39 @@ class Stream(ABC):
         return str(value)
 
 
-@dataclass
+@dataclass(frozen=True)
 class SourceDefinition:
-    """What the registry knows of a kind: its client and its streams, in extraction order."""
+    """Everything the pipeline knows of a kind, and the only place it is said.
+
+    ``mapping`` (a pure module: staged payload -> canonical candidate) and ``writer`` (the
+    write-back calls) are filled by the packages that implement them. ``wire_secrets`` names
+    fields that carry secrets on the wire without being settings fields (a header, a form
+    field holding a session id); the redactor masks them with every ``SecretStr`` field."""
 
     kind: str
     client_class: type[SourceClient]
     streams: tuple[type[Stream], ...]
-    notes: dict[str, str] = field(default_factory=dict)
+    credentials: type[BaseModel]
+    options: type[BaseModel] = NoOptions
+    mapping: ModuleType | None = None
+    writer: type | None = None
+    wire_secrets: tuple[str, ...] = ()
+    notes: Mapping[str, str] = field(default_factory=dict)
 
     def stream_names(self) -> list[str]:
         return [stream.name for stream in self.streams]
+
+    def secret_names(self) -> set[str]:
+        """Names of every field that holds a secret: ``SecretStr`` fields of both models, and wire names."""
+        return {*_secret_fields(self.credentials), *_secret_fields(self.options), *self.wire_secrets}
+
+
+def _secret_fields(model: type[BaseModel]) -> set[str]:
+    names = set()
+    for name, info in model.model_fields.items():
+        annotation = str(info.annotation)
+        if info.annotation is SecretStr or "SecretStr" in annotation:
+            names.add(name)
+            if info.alias:
+                names.add(info.alias)
+    return names

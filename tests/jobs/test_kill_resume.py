@@ -17,6 +17,7 @@ from sqlalchemy import select
 from etl.db import migrate
 from etl.db.engine import create_engine
 from etl.db.staging import StreamState
+from etl.pipeline.state import StreamState as ScanState
 from etl.sources.billmanager import SOURCE as BILLMANAGER
 from tests.support import ROOT, simulators, staged_content
 
@@ -58,11 +59,15 @@ async def _checkpoints(url: str, source: str, key: str) -> dict[str, int]:
     try:
         async with engine.connect() as conn:
             rows = await conn.execute(select(StreamState.stream, StreamState.state).where(StreamState.source == source))
-            return {
-                stream: int(((state or {}).get("scan") or {}).get("cursor", {}).get(key) or 0) for stream, state in rows
-            }
+            return {stream: _committed(state, key) for stream, state in rows}
     finally:
         await engine.dispose()
+
+
+def _committed(state: dict | None, key: str) -> int:
+    scan = ScanState.from_json(state).scan
+    cursor = scan.cursors[0] if scan else None
+    return int((cursor or {}).get(key) or 0)
 
 
 def _page_numbers(log: list[dict]) -> list[tuple[str, int]]:

@@ -12,8 +12,8 @@ from sqlalchemy import select, text
 
 from etl.db.engine import session_factory
 from etl.db.staging import StagedRecord
-from etl.pipeline.staging import fingerprint, mark_deleted, stage_records
-from etl.sources.rawjson import RawJson, UncheckedRawJson
+from etl.payload import RawJson, UncheckedRawJson, fingerprint
+from etl.pipeline.staging_writes import mark_deleted, stage_records
 
 # Storable text: NUL and lone surrogates are refused by design (see the test below).
 storable = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")

@@ -16,11 +16,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from etl.simulators import registry
 from etl.simulators.faults import GENERIC_KINDS, FaultPlan, describe_fired, fault_middleware
 from etl.simulators.miclinik import MiclinikOptions
 from etl.simulators.mikrobill import SESSION_HEADER, Code
-from etl.simulators.serve import SYSTEM_BASE_PATHS, RunningSimulator, running_simulators, serve_forever
-from etl.simulators.world import SYSTEMS, World
+from etl.simulators.registry import BUILTIN as SYSTEMS
+from etl.simulators.serve import RunningSimulator, running_simulators, serve_forever
+from etl.simulators.world import World
 
 
 async def _items(request: web.Request) -> web.Response:
@@ -370,7 +372,7 @@ async def test_running_simulators_serve_each_system_at_its_base_url_behind_its_p
         assert [sim.system for sim in running] == list(SYSTEMS)
         assert len({sim.port for sim in running}) == 4
         for sim in running:
-            assert sim.base_url == f"http://127.0.0.1:{sim.port}{SYSTEM_BASE_PATHS[sim.system]}"
+            assert sim.base_url == f"http://127.0.0.1:{sim.port}{registry.get(sim.system).base_path}"
             assert (await PROBES[sim.system](session, sim).send()).kind is None
             logged = len(sim.state.request_log)
             assert logged == 1
@@ -389,8 +391,9 @@ async def test_serve_forever_prints_the_table_and_stops() -> None:
     table = lines[0].splitlines()
     assert table[0].split() == ["system", "url", "credentials"]
     for system, row in zip(SYSTEMS, table[2:], strict=True):
-        assert row.split()[0] == system
-        assert row.split()[1].startswith("http://127.0.0.1:") and row.split()[1].endswith(SYSTEM_BASE_PATHS[system])
+        name, url = row.split()[:2]
+        assert name == system
+        assert url.startswith("http://127.0.0.1:") and url.endswith(registry.get(system).base_path)
     assert "demo-dolibarr-key" in table[2] and "demo-billmgr-pass" in table[5]
     stop.set()
     await asyncio.wait_for(task, 5)

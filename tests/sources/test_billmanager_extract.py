@@ -276,7 +276,7 @@ async def test_interrupted_run_resumes_without_refetching_staged_pages(engine) -
                 await extract_stream(engine, payments(client, source), source=source.name, run_id="r1")
             async with engine.connect() as conn:
                 saved = await conn.scalar(select(StreamState.state).where(StreamState.stream == "payments"))
-            assert saved["scan"]["cursor"]["p_num"] == 4
+            assert saved["scan"]["cursors"][0]["p_num"] == 4
             assert len(await staged_keys(engine, "billmanager")) == 30
             deny["on"], mark = False, len(state.request_log)
             resumed = await extract_stream(engine, payments(client, source), source=source.name, run_id="r2")

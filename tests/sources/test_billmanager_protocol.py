@@ -20,7 +20,8 @@ from etl.http.errors import (
     ServerError,
     SessionExpired,
 )
-from etl.http.transport import HttpTransport, RawResponse
+from etl.http.response import RawResponse
+from etl.http.transport import HttpTransport
 from etl.pipeline.extract import extract_stream
 from etl.sources.billmanager.client import BillmanagerClient
 from etl.sources.billmanager.doc import document, error_for, next_page, rows

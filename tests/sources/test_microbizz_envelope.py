@@ -18,7 +18,7 @@ from etl.http.errors import (
     SourceBusy,
     SourceError,
 )
-from etl.http.transport import RawResponse
+from etl.http.response import RawResponse
 from etl.sources.microbizz.envelope import build_form, check_result, command_error, read_answer
 
 JSON = {"Content-Type": "application/json"}

@@ -19,7 +19,7 @@ from etl.db.staging import RejectedRecord, StagedRecord, SyncRun
 from etl.http.errors import BadRequest
 from etl.http.transport import HttpTransport
 from etl.pipeline.extract import StreamResult, extract_stream
-from etl.pipeline.staging import load_state, save_state
+from etl.pipeline.staging_writes import load_state, save_state
 from etl.settings import Settings, SourceSettings
 from etl.simulators.faults import FaultPlan, fault_middleware
 from etl.simulators.microbizz import DEMO_CREDENTIALS, STATE, MicrobizzOptions, MicrobizzState, create_app
@@ -188,8 +188,8 @@ async def test_watermark_is_the_envelope_time_of_the_scans_first_call(engine: As
         first = next(e for e in state.request_log if e["commands"] == [LINES])
     async with session_factory(engine)() as session:
         stored = await load_state(session, "mbz", "invoice_lines")
-    assert f"{stored['watermark']['changedate']} {stored['watermark']['changetime']}" == first["received"]
-    assert "scan" not in stored
+    assert f"{stored.watermark['changedate']} {stored.watermark['changetime']}" == first["received"]
+    assert stored.scan is None
 
 
 async def test_killed_runs_resume_without_refetching_staged_chunks(engine: AsyncEngine) -> None:
@@ -212,7 +212,7 @@ async def test_killed_runs_resume_without_refetching_staged_chunks(engine: Async
             staged_keys += calls[: pages["n"]]
             async with session_factory(engine)() as session:
                 saved = await load_state(session, "mbz", "invoice_lines")
-            if "scan" not in saved:
+            if saved.scan is None:
                 break
         truth = truth_of(state, "order_line")
         first = next(e for e in state.request_log if e["commands"] == [LINES])
@@ -220,7 +220,7 @@ async def test_killed_runs_resume_without_refetching_staged_chunks(engine: Async
     assert len(staged_keys) == len(set(staged_keys)) == -(-len(truth) // 20)
     assert {(e, sid) for e, sid, _ in await staged(engine) if e == "order_line"} == truth
     # The watermark is still the first call's, made by the first of all those runs.
-    assert f"{saved['watermark']['changedate']} {saved['watermark']['changetime']}" == first["received"]
+    assert f"{saved.watermark['changedate']} {saved.watermark['changetime']}" == first["received"]
 
 
 async def test_refused_resumekey_restarts_the_sequence_at_the_same_time(engine: AsyncEngine) -> None:
@@ -231,7 +231,7 @@ async def test_refused_resumekey_restarts_the_sequence_at_the_same_time(engine: 
             await extract_all(engine, settings, "run-1", streams=["invoice_lines"], progress=kill_after(2))
         async with session_factory(engine)() as session, session.begin():
             saved = await load_state(session, "mbz", "invoice_lines")
-            saved["scan"]["cursor"]["resumekey"] = "expired.0000000000000000"
+            saved.scan.cursors[0]["resumekey"] = "expired.0000000000000000"
             await save_state(session, "mbz", "invoice_lines", saved)
         start = len(state.request_log)
         result = await extract_all(engine, settings, "run-2", streams=["invoice_lines"])

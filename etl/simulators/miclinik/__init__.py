@@ -12,7 +12,22 @@ members (2..). Records created through the API get the next free rowids and a ne
 
 from __future__ import annotations
 
-from etl.simulators.miclinik.app import STATE, MiclinikState, create_app
+from etl.simulators.miclinik.app import BASE, STATE, MiclinikState, create_app
 from etl.simulators.miclinik.options import DEMO_CREDENTIALS, MiclinikOptions
+from etl.simulators.miclinik.population import SYSTEM
+from etl.simulators.registry import SimulatedSystem, Spelling
 
-__all__ = ["DEMO_CREDENTIALS", "STATE", "MiclinikOptions", "MiclinikState", "create_app"]
+SIMULATOR = SimulatedSystem(
+    name=SYSTEM,
+    base_path=BASE,
+    create_app=create_app,
+    state_key=STATE,
+    demo_credentials=DEMO_CREDENTIALS,
+    port_offset=0,
+    presence=0.6,
+    # Older web-form filtering left "&" and "'" stored as HTML entities, and the API returns the
+    # stored text unchanged (protocols.md, "HTML entities in refs and labels").
+    spelling=Spelling(transliterate=0.3, escaped_ampersand=0.5, escaped_apostrophe=0.5),
+)
+
+__all__ = ["DEMO_CREDENTIALS", "SIMULATOR", "STATE", "MiclinikOptions", "MiclinikState", "create_app"]

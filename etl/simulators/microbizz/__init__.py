@@ -9,8 +9,21 @@ chunked ``…ByLastChange`` sequences stay stable while records change.
 
 from __future__ import annotations
 
-from etl.simulators.microbizz.app import STATE, create_app
+from etl.simulators.microbizz.app import PATH, STATE, create_app
 from etl.simulators.microbizz.options import DEMO_CREDENTIALS, MicrobizzOptions
+from etl.simulators.microbizz.population import SYSTEM
 from etl.simulators.microbizz.state import MicrobizzState
+from etl.simulators.registry import SimulatedSystem, Spelling
 
-__all__ = ["DEMO_CREDENTIALS", "STATE", "MicrobizzOptions", "MicrobizzState", "create_app"]
+SIMULATOR = SimulatedSystem(
+    name=SYSTEM,
+    base_path=PATH,
+    create_app=create_app,
+    state_key=STATE,
+    demo_credentials=DEMO_CREDENTIALS,
+    port_offset=2,
+    presence=0.5,
+    spelling=Spelling(transliterate=0.9),
+)
+
+__all__ = ["DEMO_CREDENTIALS", "SIMULATOR", "STATE", "MicrobizzOptions", "MicrobizzState", "create_app"]

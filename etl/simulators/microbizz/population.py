@@ -30,6 +30,7 @@ from etl.simulators import names
 from etl.simulators.noise import spell
 from etl.simulators.world import World, rng_for
 
+SYSTEM = "microbizz"
 CUSTOMER_OFFSET = 1000
 USER_OFFSET = 100
 PRODUCT_OFFSET = 2000
@@ -62,7 +63,7 @@ class CustomerBase:
     def __init__(self, world: World | None) -> None:
         self.world = world
         self.seed = world.seed if world else 0
-        self.members = world.members("microbizz") if world else array("l")
+        self.members = world.members(SYSTEM) if world else array("l")
         self.first_free_id = CUSTOMER_OFFSET + (world.scale if world else 0) + 1
 
     def contains(self, record_id: int) -> bool:
@@ -96,7 +97,7 @@ class CustomerBase:
         if self.world is None or not self.contains(record_id):
             return None
         cid = record_id - CUSTOMER_OFFSET
-        c = spell(self.seed, self.world.customer(cid), "microbizz")
+        c = spell(self.seed, self.world.customer(cid), SYSTEM)
         person = f"{c.first_name} {c.last_name}"
         ean = ""
         if c.is_company and c.locale == "da" and unit(self.seed, "mbz-ean", cid) < 0.5:

@@ -10,7 +10,7 @@ from etl.simulators.faults import FaultPlan
 from etl.simulators.microbizz.activity import InvoiceLineBase, TodoBase
 from etl.simulators.microbizz.mutation import EDITS
 from etl.simulators.microbizz.options import MicrobizzOptions
-from etl.simulators.microbizz.population import CustomerBase, ProductBase, UserBase
+from etl.simulators.microbizz.population import SYSTEM, CustomerBase, ProductBase, UserBase
 from etl.simulators.microbizz.store import Table
 from etl.simulators.microbizz.types import to_micros
 from etl.simulators.world import TruthRow, World, rng_for
@@ -97,4 +97,4 @@ class MicrobizzState:
             for record_id in table.ids():
                 true_id = table.true_id(record_id)
                 if true_id is not None:
-                    yield TruthRow("microbizz", entity, str(record_id), true_id)
+                    yield TruthRow(SYSTEM, entity, str(record_id), true_id)

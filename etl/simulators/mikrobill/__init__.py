@@ -32,5 +32,28 @@ from __future__ import annotations
 
 from etl.simulators.mikrobill.app import SESSION_HEADER, STATE, MikrobillState, create_app
 from etl.simulators.mikrobill.options import DEMO_CREDENTIALS, Code, MikrobillOptions
+from etl.simulators.mikrobill.store import SYSTEM
+from etl.simulators.registry import SimulatedSystem, Spelling
 
-__all__ = ["DEMO_CREDENTIALS", "SESSION_HEADER", "STATE", "Code", "MikrobillOptions", "MikrobillState", "create_app"]
+SIMULATOR = SimulatedSystem(
+    name=SYSTEM,
+    # /connect, /process and /close sit at the server root.
+    base_path="",
+    create_app=create_app,
+    state_key=STATE,
+    demo_credentials=DEMO_CREDENTIALS,
+    port_offset=1,
+    presence=0.55,
+    spelling=Spelling(transliterate=0.1),
+)
+
+__all__ = [
+    "DEMO_CREDENTIALS",
+    "SESSION_HEADER",
+    "SIMULATOR",
+    "STATE",
+    "Code",
+    "MikrobillOptions",
+    "MikrobillState",
+    "create_app",
+]

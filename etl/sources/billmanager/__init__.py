@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from etl.sources.base import SourceDefinition
 from etl.sources.billmanager.client import BillmanagerClient
+from etl.sources.billmanager.config import BillmanagerCredentials, BillmanagerOptions
 from etl.sources.billmanager.streams import (
     AccountsStream,
     PaymentsStream,
@@ -21,6 +22,10 @@ SOURCE = SourceDefinition(
     kind="billmanager",
     client_class=BillmanagerClient,
     streams=(AccountsStream, UsersStream, PricelistStream, PaymentsStream, VdsStream, SoftStream),
+    credentials=BillmanagerCredentials,
+    options=BillmanagerOptions,
+    # The session id travels as the form field "auth"; authinfo carries the password.
+    wire_secrets=("auth", "authinfo", "sid"),
     notes={
         "incremental": "full scan + hash diff: no list function filters on a modification time",
         "auth": "options.auth_mode: session (func=auth, renewed on expiry) or authinfo (user:pass in the form body)",

@@ -8,10 +8,10 @@ Authentication (settings ``options.auth_mode``):
 
 - ``session`` (default): ``func=auth&username=&password=`` answers ``doc.auth.$id``; every
   later call sends ``auth=<sid>``. Sessions die after an hour without requests, or when an
-  admin drops them. A call whose accepted session is refused raises :class:`SessionExpired`;
-  the transport then calls :meth:`BillmanagerClient.renew_session` and retries. Calls in
-  flight together may all see the same dead session: only the first renews it, the others
-  retry with the new one. A login that fails is fatal.
+  admin drops them. A call whose accepted session is refused gets a *renew* verdict; the
+  transport's retry policy then calls :meth:`BillmanagerClient.renew_session` and retries.
+  Calls in flight together may all see the same dead session: only the first renews it,
+  the others retry with the new one. A login that fails is fatal.
 - ``authinfo``: ``authinfo=<user>:<password>`` in every call's form body, no session.
 
 No server-side logout: the function name for it differs between installations
@@ -22,19 +22,21 @@ unused session expires by itself within the hour.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 import structlog
 
-from etl.http.errors import AuthenticationError, BadRequest, ProtocolError, SessionExpired
+from etl.http.errors import ProtocolError
+from etl.http.response import Request
 from etl.http.transport import HttpTransport
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
-from etl.sources.billmanager.doc import document, error_for, session_id
+from etl.sources.billmanager.config import BillmanagerCredentials, BillmanagerOptions
+from etl.sources.billmanager.doc import classify_doc, session_id
 
 log = structlog.get_logger(__name__)
-AUTH_MODES = ("session", "authinfo")
 
 
 class BillmanagerClient(SourceClient):
@@ -42,77 +44,71 @@ class BillmanagerClient(SourceClient):
 
     def __init__(self, settings: SourceSettings, transport: HttpTransport) -> None:
         super().__init__(settings, transport)
-        self.auth_mode = str(settings.options.get("auth_mode", "session"))
-        if self.auth_mode not in AUTH_MODES:
-            raise BadRequest(f"options.auth_mode must be one of {', '.join(AUTH_MODES)}, not {self.auth_mode!r}")
-        self.username = settings.secret("username")
-        self._password = settings.secret("password")
-        # A cheap function that needs the same login, to check authinfo credentials at open().
-        self.probe_func = str(settings.options.get("probe_func", "paymethod"))
+        credentials: BillmanagerCredentials = settings.credentials
+        self.options: BillmanagerOptions = settings.options
+        self.auth_mode = self.options.auth_mode
+        self.username = credentials.username
+        self._password = credentials.password.get_secret_value()
         self.logins = 0
         self._sid: str | None = None
-        self._dead_sids: set[str] = set()
         self._login_lock = asyncio.Lock()
-        transport.on_session_expired = self.renew_session
 
     async def open(self) -> None:
         """Log in (session mode) or make one cheap call (authinfo), so bad credentials fail first."""
         if self.auth_mode == "session":
-            await self.renew_session()
+            await self.renew_session(dead=None)
         else:
-            await self.call(self.probe_func, {"p_num": 1, "p_cnt": 1})
+            await self.call(self.options.probe_func, {"p_num": 1, "p_cnt": 1})
 
     async def close(self) -> None:
         """Forget the session; the panel expires it within the hour (see the module docstring)."""
         self._sid = None
 
     async def call(self, func: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Call ``func`` and return its ``doc``; retries what is retryable, raises the rest classified."""
-        return await self.transport.call(lambda: self._once(func, params or {}), what=func)
+        """Call ``func`` and return its ``doc``; every panel read is safe to repeat."""
+        form = {"func": func, "out": "json", **{key: str(value) for key, value in (params or {}).items()}}
+        sent_with: list[str | None] = [None]
 
-    async def renew_session(self) -> None:
-        """Log in again unless another call already replaced the session that died."""
+        def build() -> Request:
+            if self.auth_mode == "authinfo":
+                return Request("POST", self.settings.base_url, data={**form, "authinfo": self._authinfo})
+            sent_with[0] = self._sid
+            return Request("POST", self.settings.base_url, data={**form, "auth": self._sid or ""})
+
+        async def renew() -> None:
+            await self.renew_session(dead=sent_with[0])
+
+        classify = functools.partial(
+            classify_doc,
+            func=func,
+            session=self.auth_mode == "session",
+            secrets=self._secrets,
+            authinfo_login=self.username if self.auth_mode == "authinfo" else "",
+        )
+        return await self.transport.call(build, classify, what=func, safe=True, renew=renew)
+
+    async def renew_session(self, dead: str | None) -> None:
+        """Log in again, unless another call already replaced the session ``dead`` that died."""
         if self.auth_mode != "session":
             return
         async with self._login_lock:
-            if self._sid is not None and self._sid not in self._dead_sids:
+            if self._sid is not None and self._sid != dead:
                 return
-            self._sid = await self.transport.call(self._login_once, what="auth")
+            form = {"func": "auth", "out": "json", "username": self.username, "password": self._password}
+            classify = functools.partial(classify_doc, func="auth", session=False, secrets=self._secrets)
+            doc = await self.transport.call(
+                Request("POST", self.settings.base_url, data=form), classify, what="auth", safe=True
+            )
+            sid = session_id(doc)
+            if sid is None:
+                raise ProtocolError("func=auth: the answer holds no doc.auth.$id")
+            self._sid = sid
             self.logins += 1
             log.info("billmanager session opened", logins=self.logins)
 
-    async def _login_once(self) -> str:
-        form = {"func": "auth", "out": "json", "username": self.username, "password": self._password}
-        response = await self.transport.request("POST", self.settings.base_url, data=form)
-        doc = document(response, "auth")
-        error = error_for(doc, "auth", session=False, secrets=self._secrets)
-        if error is not None:
-            raise error
-        sid = session_id(doc)
-        if sid is None:
-            raise ProtocolError("func=auth: the answer holds no doc.auth.$id")
-        return sid
-
-    async def _once(self, func: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        form = {"func": func, "out": "json", **{key: str(value) for key, value in params.items()}}
-        sid = None
-        if self.auth_mode == "authinfo":
-            form["authinfo"] = f"{self.username}:{self._password}"
-        else:
-            if self._sid is None:
-                await self.renew_session()
-            sid = self._sid
-            form["auth"] = sid or ""
-        response = await self.transport.request("POST", self.settings.base_url, data=form)
-        doc = document(response, func)
-        error = error_for(doc, func, session=sid is not None, secrets=self._secrets)
-        if isinstance(error, SessionExpired) and sid is not None:
-            self._dead_sids.add(sid)
-        if isinstance(error, AuthenticationError) and self.auth_mode == "authinfo":
-            error = AuthenticationError(f"{error} for login {self.username!r} (authinfo)")
-        if error is not None:
-            raise error
-        return doc
+    @property
+    def _authinfo(self) -> str:
+        return f"{self.username}:{self._password}"
 
     @property
     def _secrets(self) -> tuple[str, ...]:

@@ -34,15 +34,17 @@ from etl.http.errors import (
     PermissionDenied,
     ProtocolError,
     ProxyPageError,
-    RetryableError,
     SessionExpired,
     SourceError,
-    classify_status,
-    parse_retry_after,
+    Verdict,
+    error_from_status,
+    ok,
+    verdict_of,
 )
-from etl.http.transport import RawResponse
+from etl.http.response import NotJson, RawResponse
+from etl.http.retry import parse_retry_after
+from etl.redaction import mask_values
 
-MASK = "***"
 REQUEST_ERRORS = frozenset({"missed", "value", "exists"})
 
 
@@ -61,15 +63,16 @@ def number(node: Any) -> int | None:
 
 def document(response: RawResponse, func: str) -> dict[str, Any]:
     """The ``doc`` object of an answer, or the classified error of the transport around it."""
-    verdict = classify_status(response.status)
-    if verdict.action != "ok":
-        error_class = verdict.error or (RetryableError if verdict.action == "retry" else BadRequest)
-        raise error_class(
+    if not (200 <= response.status < 300):
+        raise error_from_status(
+            response.status,
             f"func={func}: HTTP {response.status} {response.content_type or 'no content type'}",
-            status=response.status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            retry_after=parse_retry_after(response.header("Retry-After")),
         )
-    body = response.json()  # an HTML login page or proxy page raises ProxyPageError (retryable)
+    try:
+        body = response.json()
+    except NotJson as exc:  # an HTML login page or proxy page
+        raise ProxyPageError(f"func={func}: {exc}", status=response.status) from None
     doc = body.get("doc") if isinstance(body, dict) else None
     if not isinstance(doc, dict):
         raise ProxyPageError(f"func={func}: JSON without a doc object", status=response.status)
@@ -84,14 +87,6 @@ def rows(doc: Mapping[str, Any]) -> list[Any]:
     return list(elem) if isinstance(elem, list) else [elem]
 
 
-def scrub(message: str, secrets: Iterable[str]) -> str:
-    """``message`` with every secret replaced, for server text we echo into errors."""
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, MASK)
-    return message
-
-
 def error_for(doc: Mapping[str, Any], func: str, *, session: bool, secrets: Iterable[str] = ()) -> SourceError | None:
     """The exception a ``doc.error`` means, or None when the answer is not an error.
 
@@ -102,9 +97,9 @@ def error_for(doc: Mapping[str, Any], func: str, *, session: bool, secrets: Iter
     if error is None:
         return None
     if not isinstance(error, Mapping):
-        return ProtocolError(f"func={func}: malformed error: {scrub(str(error)[:120], secrets)}")
+        return ProtocolError(f"func={func}: malformed error: {mask_values(str(error)[:120], secrets)}")
     kind, obj = str(error.get("$type") or ""), str(error.get("$object") or "")
-    reason = scrub(" ".join((text(error.get("msg")) or "").split()), secrets)
+    reason = mask_values(" ".join((text(error.get("msg")) or "").split()), secrets)
     where = f"func={func}: error {kind or '?'}" + (f"/{obj}" if obj else "") + (f": {reason}" if reason else "")
     if kind == "auth" or (obj == "auth" and kind != "access"):
         if session:
@@ -117,6 +112,24 @@ def error_for(doc: Mapping[str, Any], func: str, *, session: bool, secrets: Iter
     if kind in REQUEST_ERRORS:
         return BadRequest(where)
     return ProtocolError(f"{where} (unknown error type)")
+
+
+def classify_doc(
+    response: RawResponse, func: str, *, session: bool, secrets: Iterable[str] = (), authinfo_login: str = ""
+) -> Verdict:
+    """The verdict of a panel answer: its ``doc``, renew the session, retry or fail.
+
+    ``authinfo_login`` names the login in an authentication failure of an authinfo call."""
+    try:
+        doc = document(response, func)
+    except SourceError as exc:
+        return verdict_of(exc)
+    error = error_for(doc, func, session=session, secrets=secrets)
+    if error is None:
+        return ok(doc)
+    if isinstance(error, AuthenticationError) and authinfo_login:
+        error = AuthenticationError(f"{error} for login {authinfo_login!r} (authinfo)")
+    return verdict_of(error)
 
 
 def session_id(doc: Mapping[str, Any]) -> str | None:

@@ -53,6 +53,9 @@ class PanelListStream(Stream):
     def start(self, watermark: Cursor | None) -> Cursor:
         return {"p_num": 1, "p_cnt": self.settings.page_size}
 
+    def position(self, cursor: Cursor) -> tuple[int]:
+        return (int(cursor["p_num"]),)
+
     def predict(self, cursor: Cursor) -> Cursor | None:
         # Guess only pages that exist: before the first answer, page 2 could be the whole list again.
         following = int(cursor["p_num"]) + 1
@@ -102,7 +105,7 @@ class UsersStream(PanelListStream):
 
     def keep(self, record: Any) -> bool:
         # Option ``stage_staff_logins`` (default false) keeps the administrators' logins too.
-        if not isinstance(record, Mapping) or self.settings.options.get("stage_staff_logins", False):
+        if not isinstance(record, Mapping) or self.settings.options.stage_staff_logins:
             return True
         return bool((text(record.get("account_id")) or "").strip())
 

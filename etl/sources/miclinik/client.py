@@ -1,40 +1,26 @@
-"""miclinik (Dolibarr REST) client: DOLAPIKEY auth, error bodies, list semantics across versions.
-
-Dolibarr answers errors as ``{"error": {"code", "message": "<Reason>: <text>", "0": detail}}``
-with the HTTP status equal to ``code``. Lists that are empty answer ``[]`` on NEW servers
-and 404 "No <x> found" on OLD ones (thirdparties always 404); both mean "no rows". Some
-failures are not JSON at all: a disabled API module (HTTP 200 text), an IP filter (503 text),
-an unknown endpoint (501 text) — and the proxies in front add their own HTML pages.
+"""miclinik (Dolibarr REST) client: ``DOLAPIKEY`` auth, reads, and creates for write-back.
 
 The key travels only in the ``DOLAPIKEY`` header, never in a URL (query strings end up in
-proxy logs). A 401 is confirmed a few times before it is called fatal: Dolibarr answers a
-bad key after a 1 s sleep, and a key check can fail briefly while the database is restarting.
+proxy logs). With ``login`` + ``password`` instead of a key, :meth:`MiclinikClient.open`
+first asks ``POST /login`` for the login's token (JSON body, protocols.md §1.1; without
+``reset`` the server hands back the token it has, so asking is safe to repeat) and uses it
+as the key from then on. What each answer means is decided in
+:mod:`etl.sources.miclinik.answers`; retries by the transport's policy.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from etl.http.errors import (
-    AuthenticationError,
-    BadRequest,
-    PermissionDenied,
-    ProtocolError,
-    ProxyPageError,
-    RetryableError,
-    SourceError,
-    classify_status,
-    parse_retry_after,
-)
-from etl.http.transport import HttpTransport, RawResponse
+from etl.http.errors import ProtocolError
+from etl.http.response import Request
+from etl.http.transport import HttpTransport
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
-from etl.sources.rawjson import split_array
-
-EMPTY_LIST_404 = ("No ", "not found")
+from etl.sources.miclinik.answers import classify_create, classify_login, classify_read
+from etl.sources.miclinik.config import MiclinikCredentials, MiclinikOptions
 
 
 class MiclinikClient(SourceClient):
@@ -42,8 +28,10 @@ class MiclinikClient(SourceClient):
 
     def __init__(self, settings: SourceSettings, transport: HttpTransport) -> None:
         super().__init__(settings, transport)
-        self.api_key = settings.secret("api_key")
-        self.auth_confirmations = int(settings.options.get("auth_confirmations", 6))
+        self.credentials: MiclinikCredentials = settings.credentials
+        self.options: MiclinikOptions = settings.options
+        key = self.credentials.api_key
+        self.api_key = key.get_secret_value() if key else ""
         self.server_now: datetime | None = None
 
     @property
@@ -51,96 +39,55 @@ class MiclinikClient(SourceClient):
         return {"DOLAPIKEY": self.api_key, "Accept": "application/json"}
 
     async def open(self) -> None:
-        """Check the key and read the server clock (GET /status), which incremental scans start from."""
+        """Get a token if configured with a login, check the key and read the server clock
+        (``GET /status``), which incremental scans start from."""
+        if not self.api_key:
+            self.api_key = await self.login()
         body = await self.get_json("status")
         success = body.get("success", {}) if isinstance(body, dict) else {}
-        stamp = success.get("timestamp_now_utc")
-        self.server_now = datetime.fromtimestamp(int(stamp), UTC) if stamp else datetime.now(UTC)
+        stamp = success.get("timestamp_now_utc") if isinstance(success, dict) else None
+        try:
+            self.server_now = datetime.fromtimestamp(int(stamp), UTC) if stamp else datetime.now(UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise ProtocolError(f"GET status: timestamp_now_utc is not a time: {str(stamp)[:40]!r}") from None
+
+    async def login(self) -> str:
+        """The login's API token from ``POST /login``."""
+        password = self.credentials.password
+        body = {"login": self.credentials.login, "password": password.get_secret_value() if password else ""}
+        request = Request("POST", f"{self.settings.base_url}/login", json=body, headers={"Accept": "application/json"})
+        return await self.transport.call(request, classify_login, what="POST login", safe=True)
 
     async def get_json(self, resource: str, params: dict[str, Any] | None = None) -> Any:
-        """GET one resource and return its JSON; raises classified errors."""
-        return await self.transport.call(lambda: self._get_once(resource, params, list_call=False), what=resource)
-
-    async def get_list_answer(self, resource: str, params: dict[str, Any]) -> tuple[list[Any], bool]:
-        """GET a list, and whether it came as a 404 "No ... found" (OLD servers, and thirdparties
-        always) rather than as ``[]``; both mean no rows."""
-        body = await self.transport.call(lambda: self._get_once(resource, params, list_call=True), what=resource)
-        if body is None:
-            return [], True
-        return self._records(resource, body), False
-
-    @staticmethod
-    def _records(resource: str, body: Any) -> list[Any]:
-        if isinstance(body, dict) and isinstance(body.get("data"), list):  # pagination_data=true
-            return body["data"]
-        if not isinstance(body, list):
-            raise ProtocolError(f"GET {resource}: expected a JSON list, got {type(body).__name__}")
-        return body
-
-    async def _get_once(self, resource: str, params: dict[str, Any] | None, *, list_call: bool) -> Any:
-        url = f"{self.settings.base_url}/{resource}"
-        for confirmation in range(self.auth_confirmations):
-            response = await self.transport.request("GET", url, params=params or {}, headers=self.headers)
-            if response.status != 401:
-                break
-            await asyncio.sleep(min(2.0**confirmation, 10.0) * self.settings.backoff_initial)
-        return interpret(response, resource, list_call=list_call)
-
-
-def interpret(response: RawResponse, resource: str, *, list_call: bool) -> Any:
-    """Pure: a read response to its JSON value, ``None`` for an empty list, or a classified error.
-
-    A list answer comes back as :class:`~etl.sources.rawjson.RawJson` records, undecoded."""
-    verdict = classify_status(response.status)
-    if verdict.action == "ok":
-        if response.status == 304 or not response.body:
-            return None
-        if list_call:
-            with contextlib.suppress(ValueError):  # not a bare array: judged as JSON below
-                return split_array(response.body)
-        body = response.json()  # a 200 text page (API module disabled) raises ProxyPageError here
-        if isinstance(body, dict) and "error" in body and isinstance(body["error"], dict):
-            raise ProtocolError(f"GET {resource}: HTTP 200 with an error body: {error_message(body)}")
-        return body
-    if response.status == 404 and list_call:
-        message = error_message(_json_or_none(response))
-        if message and any(marker in message for marker in EMPTY_LIST_404):
-            return None
-    raise error_for(response, resource)
-
-
-def error_for(response: RawResponse, resource: str) -> SourceError:
-    """The classified exception for a non-success answer, with the server's reason (never our key)."""
-    verdict = classify_status(response.status)
-    body = _json_or_none(response)
-    if verdict.action == "retry":
-        # 5xx/429 with an HTML page is the proxy talking; with a JSON body it is Dolibarr (e.g. a DB error).
-        error_class = verdict.error if body is not None or response.status == 429 else ProxyPageError
-        return (error_class or RetryableError)(
-            f"GET {resource}: HTTP {response.status}: {error_message(body) or response.content_type}",
-            status=response.status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        """GET one resource and return its JSON."""
+        classify = functools.partial(
+            classify_read, what=f"GET {resource}", list_call=False, auth_confirmations=self.options.auth_confirmations
         )
-    message = error_message(body) or " ".join(response.text()[:120].split())
-    error_class = verdict.error or BadRequest
-    if response.status == 401:
-        error_class = AuthenticationError
-    elif response.status == 403:
-        error_class = PermissionDenied
-    return error_class(f"GET {resource}: HTTP {response.status}: {message}", status=response.status)
+        return await self.transport.call(self._get(resource, params), classify, what=resource, safe=True)
 
+    async def get_list(self, resource: str, params: dict[str, Any], *, confirm_empty: bool = False) -> list[Any]:
+        """GET a list as raw records; a 404 "No ... found" is no rows (confirmed when asked)."""
+        classify = functools.partial(
+            classify_read,
+            what=f"GET {resource}",
+            list_call=True,
+            confirm_empty=self.options.confirm_empty_pages if confirm_empty else 0,
+            auth_confirmations=self.options.auth_confirmations,
+        )
+        return await self.transport.call(self._get(resource, params), classify, what=resource, safe=True)
 
-def error_message(body: Any) -> str:
-    """``error.message`` plus numbered details ("0", "1", …) of a Restler error body."""
-    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
-        return ""
-    error = body["error"]
-    details = [str(error[k]) for k in sorted(error, key=str) if str(k).isdigit()]
-    return "; ".join([str(error.get("message", "")), *details]).strip("; ")
+    async def create(self, resource: str, body: dict[str, Any]) -> int:
+        """``POST /<resource>``: the new object's id. Not safe to repeat: after a timeout it raises
+        :class:`~etl.http.errors.OutcomeUnknown`, and the caller looks the object up by its ref."""
+        request = Request(
+            "POST",
+            f"{self.settings.base_url}/{resource}",
+            json=body,
+            headers={**self.headers, "Content-Type": "application/json"},
+        )
+        classify = functools.partial(classify_create, what=f"POST {resource}")
+        return await self.transport.call(request, classify, what=f"POST {resource}", safe=False)
 
-
-def _json_or_none(response: RawResponse) -> Any:
-    try:
-        return response.json()
-    except ProxyPageError:
-        return None
+    def _get(self, resource: str, params: dict[str, Any] | None) -> Any:
+        # Built per attempt: the headers read the key as it is now.
+        return lambda: Request("GET", f"{self.settings.base_url}/{resource}", params=params or {}, headers=self.headers)

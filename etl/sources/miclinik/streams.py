@@ -19,14 +19,14 @@ server's own clock (GET /status) at the start of the scan minus an overlap windo
 (option ``tms_overlap_seconds``), so changes made while a scan runs are read again
 next time rather than lost; re-reading them is harmless because staging diffs by hash.
 
-Records reach staging undecoded (:mod:`etl.sources.rawjson`): each is the server's own JSON
+Records reach staging undecoded (:mod:`etl.payload`): each is the server's own JSON
 text, hashed and stored as sent. Only the ids at the two ends of a page are read here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from etl.http.errors import ProtocolError
 from etl.sources.base import Cursor, Page, RecordRejected, Stream
 from etl.sources.miclinik.client import MiclinikClient
+from etl.sources.miclinik.config import MiclinikOptions
 
 
 class DolibarrListStream(Stream):
@@ -41,18 +42,23 @@ class DolibarrListStream(Stream):
 
     resource: ClassVar[str]
     incremental = True
+    ascending_ids = True
     client: MiclinikClient
 
     def start(self, watermark: Cursor | None) -> Cursor:
         return {"after": 0, "since": watermark.get("tms") if watermark else None}
 
-    def scan_watermark(self, watermark: Cursor | None) -> Cursor | None:
-        overlap = float(self.settings.options.get("tms_overlap_seconds", 300))
+    def position(self, cursor: Cursor) -> tuple[int]:
+        return (int(cursor["after"]),)
+
+    def next_watermark(self) -> Cursor:
+        """The server's clock at connection minus the overlap, in the zone and layout its filters use."""
+        options: MiclinikOptions = self.settings.options
         now = self.client.server_now or datetime.now(UTC)
-        zone = ZoneInfo(str(self.settings.options.get("tms_timezone", "UTC")))
         # OLD servers refuse a ":" inside a filter value, so they get MySQL's compact datetime form.
-        layout = "%Y%m%d%H%M%S" if self.settings.options.get("profile") == "old" else "%Y-%m-%d %H:%M:%S"
-        return {"tms": (now - timedelta(seconds=overlap)).astimezone(zone).strftime(layout)}
+        layout = "%Y%m%d%H%M%S" if options.profile == "old" else "%Y-%m-%d %H:%M:%S"
+        since = now - timedelta(seconds=options.tms_overlap_seconds)
+        return {"tms": since.astimezone(ZoneInfo(options.tms_timezone)).strftime(layout)}
 
     def query(self, cursor: Cursor) -> dict[str, str | int]:
         filters = [f"(t.rowid:>:{int(cursor['after'])})"]
@@ -67,40 +73,28 @@ class DolibarrListStream(Stream):
         }
 
     async def fetch(self, cursor: Cursor) -> Page:
-        records, not_found = await self.client.get_list_answer(self.resource, self.query(cursor))
-        calls = 1
-        if not_found and cursor.get("after"):
-            # A 404 "No x found" comes both at the true end and when a page glitches mid-scan (OLD
-            # servers); after a full page it is asked once more before it ends the scan.
-            for _ in range(int(self.settings.options.get("confirm_empty_pages", 1))):
-                calls += 1
-                records, not_found = await self.client.get_list_answer(self.resource, self.query(cursor))
-                if records:
-                    break
+        # After a full page, a 404 "none found" may be a glitch of an OLD server: it is confirmed.
+        records = await self.client.get_list(self.resource, self.query(cursor), confirm_empty=bool(cursor["after"]))
+        watermark = self.next_watermark()
         if len(records) < self.settings.page_size:
-            return Page(records, None, calls=calls)
-        return Page(records, {**cursor, "after": last_rowid(self, records, cursor)}, calls=calls)
+            return Page(records, None, watermark=watermark)
+        return Page(records, {**cursor, "after": last_rowid(self, records, cursor)}, watermark=watermark)
 
 
 def last_rowid(stream: DolibarrListStream, records: list[object], cursor: Cursor) -> int:
-    """The keyset position after a page (its last readable id: the page is in rowid order);
-    refuses to stand still or go back (a server ignoring sqlfilters or sortfield)."""
-    first, last = _first_rowid(stream, records), _first_rowid(stream, reversed(records))
-    if last is None or last <= int(cursor["after"]) or first > last:
-        raise ProtocolError(
-            f"GET {stream.resource}: page after id {cursor['after']} did not move forward in rowid order; "
-            "the server may be ignoring sqlfilters or sortfield"
-        )
+    """The keyset position after a page: its last readable id (the engine checks it moved forward)."""
+    last = next((rowid for rowid in map(functools.partial(_rowid, stream), reversed(records)) if rowid), None)
+    if last is None:
+        raise ProtocolError(f"GET {stream.resource}: no record of the page after id {cursor['after']} has an id")
     return last
 
 
-def _first_rowid(stream: DolibarrListStream, records: Iterable[object]) -> int | None:
-    # Only the ends of a page are read: its ids are decoded again, all of them, when it is staged.
-    for record in records:
-        with contextlib.suppress(RecordRejected, ValueError):
-            source_id = stream.source_id(record)
-            if source_id.isdigit():
-                return int(source_id)
+def _rowid(stream: DolibarrListStream, record: object) -> int | None:
+    # Only the end of a page is read: its ids are decoded again, all of them, when it is staged.
+    with contextlib.suppress(RecordRejected, ValueError):
+        source_id = stream.source_id(record)
+        if source_id.isdigit():
+            return int(source_id)
     return None
 
 

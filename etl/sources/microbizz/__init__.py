@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from etl.sources.base import SourceDefinition
 from etl.sources.microbizz.client import MicrobizzClient
+from etl.sources.microbizz.config import MicrobizzCredentials, MicrobizzOptions
 from etl.sources.microbizz.streams import (
     CustomersStream,
     InvoiceLinesStream,
@@ -16,6 +17,8 @@ SOURCE = SourceDefinition(
     kind="microbizz",
     client_class=MicrobizzClient,
     streams=(CustomersStream, UsersStream, ProductsStream, InvoiceLinesStream, TodosStream),
+    credentials=MicrobizzCredentials,
+    options=MicrobizzOptions,
     notes={
         "incremental": "…ByLastChange with the first call's envelope date/time as the next watermark",
         "resume": "resumekey chunks; the cursor (date, time, resumekey) is committed with each chunk",

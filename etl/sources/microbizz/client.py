@@ -21,16 +21,19 @@ server's reason, instead of after the streams before it have run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 import structlog
 
 from etl.http.errors import FatalError, ProtocolError, SourceError
+from etl.http.response import Request
 from etl.http.transport import HttpTransport
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
-from etl.sources.microbizz.envelope import FORM_CONTENT_TYPE, Answer, build_form, command_error, read_answer
+from etl.sources.microbizz.config import MicrobizzCredentials, MicrobizzOptions
+from etl.sources.microbizz.envelope import FORM_CONTENT_TYPE, Answer, build_form, classify_envelope, command_error
 
 log = structlog.get_logger(__name__)
 
@@ -44,18 +47,19 @@ SYNC_OUTPUTS: dict[str, str] = {
 }
 # A change date no record can have: the probe's answer is an empty collection.
 PROBE_SINCE = {"changedate": "2999-12-31", "changetime": "00:00:00"}
-_SECRET_KEYS = ("apikey", "password", "accesstoken")
 
 
-def identity_of(settings: SourceSettings) -> dict[str, Any]:
+def identity_of(credentials: MicrobizzCredentials) -> dict[str, Any]:
     """The envelope's identifying fields; the contract is a number in the protocol."""
-    contract = settings.secret("contract").strip()
+    contract = credentials.contract
     identity: dict[str, Any] = {"contract": int(contract) if contract.isdigit() else contract}
-    if settings.secret("accesstoken"):
-        identity["accesstoken"] = settings.secret("accesstoken")
+    if credentials.accesstoken and credentials.accesstoken.get_secret_value():
+        identity["accesstoken"] = credentials.accesstoken.get_secret_value()
     else:
-        for key in ("apikey", "username", "password"):
-            identity[key] = settings.secret(key)
+        assert credentials.apikey is not None and credentials.password is not None
+        identity["apikey"] = credentials.apikey.get_secret_value()
+        identity["username"] = credentials.username
+        identity["password"] = credentials.password.get_secret_value()
     return identity
 
 
@@ -64,9 +68,9 @@ class MicrobizzClient(SourceClient):
 
     def __init__(self, settings: SourceSettings, transport: HttpTransport) -> None:
         super().__init__(settings, transport)
-        self.identity = identity_of(settings)
-        self.secrets = [settings.secret(key) for key in _SECRET_KEYS if settings.secret(key)]
-        self.remoteagent = str(settings.options.get("remoteagent", "billing-etl"))
+        self.options: MicrobizzOptions = settings.options
+        self.identity = identity_of(settings.credentials)
+        self.secrets = settings.secret_values()
         # Sync command name -> the classified error its probe got at open(), if it was refused.
         self.refused: dict[str, FatalError] = {}
 
@@ -77,9 +81,9 @@ class MicrobizzClient(SourceClient):
         ``users_command`` and ``todos_key``.
         """
         if command == "GetUsersByLastChange":
-            return str(self.settings.options.get("users_command", command)), SYNC_OUTPUTS[command]
+            return self.options.users_command, SYNC_OUTPUTS[command]
         if command == "GetTodosByLastChange":
-            return command, str(self.settings.options.get("todos_key", SYNC_OUTPUTS[command]))
+            return command, self.options.todos_key
         return command, SYNC_OUTPUTS[command]
 
     async def open(self) -> None:
@@ -102,25 +106,17 @@ class MicrobizzClient(SourceClient):
                 log.warning("sync command refused at connection check", command=name, error=str(error))
 
     async def execute(self, commands: list[dict[str, Any]], *, what: str) -> Answer:
-        """POST one envelope until it gets an answer, retrying retryable failures of it or of any command."""
+        """POST one envelope until it gets an answer; a busy answer to any command retries it all."""
         names = [str(command["command"]) for command in commands]
-        body = build_form(self.identity, commands, self.remoteagent)
-
-        async def attempt() -> Answer:
-            raw = await self.transport.request(
-                "POST",
-                self.settings.base_url,
-                data=body,
-                headers={"Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
-            )
-            answer = read_answer(raw, commands=names, secrets=self.secrets)
-            for name, result in zip(names, answer.results, strict=True):
-                error = command_error(result, name, self.secrets)
-                if error is not None and not isinstance(error, FatalError):
-                    raise error
-            return answer
-
-        return await self.transport.call(attempt, what=what)
+        request = Request(
+            "POST",
+            self.settings.base_url,
+            data=build_form(self.identity, commands, self.options.remoteagent),
+            headers={"Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
+        )
+        classify = functools.partial(classify_envelope, commands=names, secrets=self.secrets)
+        # Everything this client sends is a read: safe to repeat.
+        return await self.transport.call(request, classify, what=what, safe=True)
 
     async def run(self, command: dict[str, Any]) -> tuple[Mapping[str, Any], Answer]:
         """Send one command in its own envelope; its result when it succeeded, else its error."""

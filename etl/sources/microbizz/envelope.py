@@ -12,7 +12,7 @@ Microbizz documents no error codes, only reasons, so :func:`classify_reason` dec
 their wording: "busy / temporarily / try again" is worth a retry, credential words end the
 source, a missing right is a permission error, anything else is a bad request. The HTTP
 status of errors is [U]: a non-2xx status is classified by
-:func:`etl.http.errors.classify_status` first, whatever the body says; a 2xx body that is
+:func:`etl.http.errors.status_verdict` first, whatever the body says; a 2xx body that is
 not JSON is a proxy page (retryable). Messages never carry secrets: they are built from
 the status, the command name and the server's reason, with any credential value the
 server might echo masked.
@@ -32,13 +32,17 @@ from etl.http.errors import (
     BadRequest,
     PermissionDenied,
     ProtocolError,
-    ServerError,
+    ProxyPageError,
     SourceBusy,
     SourceError,
-    classify_status,
-    parse_retry_after,
+    Verdict,
+    error_from_status,
+    ok,
+    verdict_of,
 )
-from etl.http.transport import RawResponse
+from etl.http.response import NotJson, RawResponse
+from etl.http.retry import parse_retry_after
+from etl.redaction import mask_values as mask
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -92,14 +96,6 @@ def is_success(status: Any) -> bool:
     return isinstance(status, str) and status.strip().lower() in ("1", "true", "ok")
 
 
-def mask(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced, in case a server echoes what it was sent."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
 def classify_reason(reason: str, *, envelope: bool) -> type[SourceError]:
     """The error class a failure reason stands for.
 
@@ -121,16 +117,17 @@ def classify_reason(reason: str, *, envelope: bool) -> type[SourceError]:
 def read_answer(raw: RawResponse, *, commands: list[str], secrets: Iterable[str] = ()) -> Answer:
     """Judge one HTTP answer to an envelope of ``commands``: an :class:`Answer` or a classified error."""
     secrets = list(secrets)
-    verdict = classify_status(raw.status)
-    if verdict.action != "ok":
+    if not (200 <= raw.status < 300):
         reason = mask(_reason_of(raw), secrets)
-        default = ServerError if verdict.action == "retry" else BadRequest
-        raise (verdict.error or default)(
+        raise error_from_status(
+            raw.status,
             f"POST endpoint: HTTP {raw.status}: {reason}",
-            status=raw.status,
-            retry_after=parse_retry_after(raw.headers.get("Retry-After")),
+            retry_after=parse_retry_after(raw.header("Retry-After")),
         )
-    body = raw.json()  # HTML or text from a proxy raises ProxyPageError (retryable)
+    try:
+        body = raw.json()
+    except NotJson as exc:  # HTML or text from a proxy
+        raise ProxyPageError(f"POST endpoint: {exc}", status=raw.status) from None
     if not isinstance(body, dict) or "status" not in body:
         raise ProtocolError(f"POST endpoint: HTTP {raw.status}: JSON answer is not a Microbizz envelope")
     if not is_success(body["status"]):
@@ -144,6 +141,22 @@ def read_answer(raw: RawResponse, *, commands: list[str], secrets: Iterable[str]
         if not isinstance(result, dict):
             raise ProtocolError(f"{name}: result is a {type(result).__name__}, not an object")
     return Answer(results, _text(body.get("date")), _text(body.get("time")))
+
+
+def classify_envelope(raw: RawResponse, *, commands: list[str], secrets: Iterable[str] = ()) -> Verdict:
+    """The verdict of an envelope's answer: ok with the :class:`Answer`, or retry/fail.
+
+    Every command this client sends is a read, so a busy answer to *any* command retries the
+    whole envelope; a command refused for good is left in the answer for its caller."""
+    try:
+        answer = read_answer(raw, commands=commands, secrets=secrets)
+    except SourceError as exc:
+        return verdict_of(exc)
+    for name, result in zip(commands, answer.results, strict=True):
+        error = command_error(result, name, secrets)
+        if isinstance(error, SourceBusy):
+            return verdict_of(error)
+    return ok(answer)
 
 
 def command_error(result: Mapping[str, Any], command: str, secrets: Iterable[str] = ()) -> SourceError | None:

@@ -25,17 +25,16 @@ Record shapes: a customer mirrors the API tree (``{"id", "AutorizeInfo": {"Name"
 "Name", "Price", "Type"}``; a payment is the ``moneys`` row as returned. Property values
 are kept exactly as ``Process`` returned them; ids we add are decimal strings.
 
-Options (``settings.options``): ``transport`` (``"http-json"`` or
-``"python:<module>:<Class>"``, see :mod:`~etl.sources.mikrobill.transport`), ``version``
-(below ``2.0.9`` one call per property), ``batch_items``, ``item_retries``, ``codes``
-(see :mod:`~etl.sources.mikrobill.codes`), ``client_properties``, ``account_properties``,
-``payments_path``, ``catalogues``, and ``host``/``port`` for the vendor class.
+Options: :class:`~etl.sources.mikrobill.config.MikrobillOptions` (``transport``, the seam
+for the vendor's own class; ``version``; ``batch_items``; ``codes``, the result-code table
+that must be configured because the real numbers are unknown; the property paths).
 """
 
 from __future__ import annotations
 
 from etl.sources.base import SourceDefinition
 from etl.sources.mikrobill.client import MikrobillClient
+from etl.sources.mikrobill.config import MikrobillCredentials, MikrobillOptions
 from etl.sources.mikrobill.streams import AccountsStream, CustomersStream, PaymentsStream, ProductsStream
 
 # The [guess] paths come last: if an installation lacks them, the [C] streams are already staged.
@@ -43,6 +42,8 @@ SOURCE = SourceDefinition(
     kind="mikrobill",
     client_class=MikrobillClient,
     streams=(CustomersStream, AccountsStream, ProductsStream, PaymentsStream),
+    credentials=MikrobillCredentials,
+    options=MikrobillOptions,
     notes={"incremental": "none: full scan and content-hash diff (MikroBILL exposes no change times)"},
 )
 

@@ -8,13 +8,14 @@ fields" call; a naive reader makes one ``Process`` per property per client. Inst
 - From 2.0.9 a batch command reads many properties in one call
   (``Process("API.Client", ["<id>.AutorizeInfo.Name", "<id>.BillingInfo.Money", ...])``,
   protocols.md §2.3); :meth:`MikrobillClient.read` splits a page's paths into batches of
-  ``options["batch_items"]`` (default 2000; the core's real limit is [U], so a batch the
+  ``options.batch_items`` (default 2000; the core's real limit is [U], so a batch the
   core refuses as too large is halved and the smaller size kept for the rest of the run).
-- Each batch item carries its own code. Items answered "busy" are read again, alone,
-  up to ``options["item_retries"]`` rounds; items answered "not found" become a
-  per-record problem (the stream rejects that record with the reason); any other
-  failing code ends the source as :mod:`etl.sources.mikrobill.codes` says.
-- Below 2.0.9 (``options["version"]``) the core refuses batches, so the same reads fall
+- Each batch item carries its own code. Items answered "busy" are asked again, alone:
+  each ask is one attempt of the same call under the source's retry policy, so a page
+  costs at most ``max_attempts`` calls per batch, never attempts times rounds. Items
+  answered "not found" become a per-record problem (the stream rejects that record with
+  the reason); any other failing code fails the call as :mod:`~etl.sources.mikrobill.codes` says.
+- Below 2.0.9 (``options.version``) the core refuses batches, so the same reads fall
   back to one ``Process`` per property (bounded by ``concurrency``): correct, but about
   ``page_size * properties`` calls per page instead of one or two.
 """
@@ -29,23 +30,16 @@ from typing import Any
 
 import structlog
 
-from etl.http.errors import BadRequest, FatalError, ProtocolError, SourceBusy
+from etl.http.errors import ProtocolError, SourceBusy, Verdict, fail, ok, retry
 from etl.http.transport import HttpTransport
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
-from etl.sources.mikrobill.codes import CodeTable
+from etl.sources.mikrobill.codes import BatchTooLarge, CodeTable
+from etl.sources.mikrobill.config import MikrobillOptions
 from etl.sources.mikrobill.transport import MikrobillTransport, make_transport
 
 log = structlog.get_logger(__name__)
 FIRST_BATCH_VERSION = (2, 0, 9)
-
-
-class StillBusy(SourceBusy):
-    """Batch items still answered "busy" after every item retry: the caller reads the page again."""
-
-
-class BatchTooLarge(BadRequest):
-    """The core refused a batch for its size; :meth:`MikrobillClient.read` splits it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +56,6 @@ class ReadResult:
 
     outcomes: list[Outcome]
     calls: int
-
-
-def parse_version(text: Any) -> tuple[int, ...]:
-    """``"2.0.10"`` -> ``(2, 0, 10)``."""
-    try:
-        return tuple(int(part) for part in str(text).split("."))
-    except ValueError:
-        raise ProtocolError(f"options.version must look like 2.0.9, not {text!r}") from None
-
-
-def count_option(options: Mapping[str, Any], key: str, default: int, *, minimum: int) -> int:
-    """An integer option, or a fatal error naming it (a typo must not crash the other sources)."""
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise FatalError(f"options.{key} must be an integer of at least {minimum}, not {value!r}")
-    return value
 
 
 def id_number(value: Any) -> int | None:
@@ -102,16 +80,26 @@ def parse_ids(value: Any, what: str) -> array:
     return array("q", sorted(numbers))
 
 
+def judge_item(codes: CodeTable, answer: Mapping[str, Any], path: str) -> Outcome | Verdict:
+    """A batch item's outcome, or the verdict of the whole call: retry while busy, fail on a hard code."""
+    verdict = codes.verdict(answer, path)
+    if verdict.action == "ok":
+        return Outcome(verdict.value)
+    if codes.category(answer.get("code")) == "not_found":
+        reason = answer.get("return")
+        return Outcome(missing=reason if isinstance(reason, str) else f"not found (code {answer.get('code')})")
+    return verdict
+
+
 class MikrobillClient(SourceClient):
     """One MikroBILL installation: a connected transport, the code table and the run's id lists."""
 
     def __init__(self, settings: SourceSettings, transport: HttpTransport) -> None:
         super().__init__(settings, transport)
-        options = settings.options
-        self.codes = CodeTable(options.get("codes"))
-        self.batch = parse_version(options.get("version", "2.0.9")) >= FIRST_BATCH_VERSION
-        self.batch_items = count_option(options, "batch_items", 2000, minimum=1)
-        self.item_retries = count_option(options, "item_retries", 3, minimum=0)
+        self.options: MikrobillOptions = settings.options
+        self.codes = CodeTable(self.options.codes)
+        self.batch = self.options.version_tuple() >= FIRST_BATCH_VERSION
+        self.batch_items = self.options.batch_items
         self.core: MikrobillTransport | None = None
         self._lists: dict[str, array] = {}
         self._list_locks: dict[str, asyncio.Lock] = {}
@@ -120,26 +108,34 @@ class MikrobillClient(SourceClient):
     async def open(self) -> None:
         """Connect (cashier + CRYPTO keys); a refusal is fatal here, before any stream starts."""
         self.core = make_transport(self.transport, self.settings, self.codes)
-        await self.transport.call(self.core.connect, what="connect")
-        self.transport.on_session_expired = self.core.reconnect
+        await self.transport.attempts(self.core.connect, what="connect", safe=True)
         if not self.batch:
             log.warning("MikroBILL older than 2.0.9: no batch commands, one Process call per property")
+
+    async def reconnect(self) -> None:
+        """A new session after the core forgot ours (the retry policy's renew step)."""
+        assert self.core is not None, "open() first"
+        await self.transport.attempts(self.core.connect, what="connect", safe=True)
 
     async def close(self) -> None:
         """``Close()`` the session."""
         if self.core is not None:
             await self.core.close()
 
-    # -- single calls -----------------------------------------------------
-    async def value(self, path: str, args: Any = None) -> Any:
-        """``Process(path, args)``'s ``return``, retried while busy or disconnected."""
+    async def _call(self, path: str, args: Any, judge: Any, *, what: str) -> Any:
+        """One ``Process`` under the retry policy; ``judge`` turns what it returned into a verdict."""
         assert self.core is not None, "open() first"
         core = self.core
 
-        async def attempt() -> Any:
-            return self.codes.value(await core.process(path, args), path)
+        async def attempt() -> Verdict:
+            answered = await core.process(path, args)
+            return judge(answered.value) if answered.action == "ok" else answered
 
-        return await self.transport.call(attempt, what=path)
+        return await self.transport.attempts(attempt, what=what, safe=True, renew=self.reconnect)
+
+    async def value(self, path: str, args: Any = None) -> Any:
+        """``Process(path, args)``'s ``return``."""
+        return await self._call(path, args, lambda envelope: self.codes.verdict(envelope, path), what=path)
 
     async def listed_ids(self, path: str) -> array:
         """The ids a listing function returns (``API.GetClients``...), fetched once per client object."""
@@ -156,30 +152,16 @@ class MikrobillClient(SourceClient):
     # -- many reads ---------------------------------------------------------
     async def read(self, base: str, paths: Sequence[str]) -> ReadResult:
         """Read ``base.<path>`` for every path: batched from 2.0.9, one call per path before."""
-        outcomes: list[Outcome | None] = [None] * len(paths)
-        pending = list(range(len(paths)))
+        if not self.batch:
+            results = await asyncio.gather(*(self._single(f"{base}.{path}") for path in paths))
+            return ReadResult(list(results), len(paths))
+        outcomes: list[Outcome] = []
         calls = 0
-        for round_number in range(self.item_retries + 1):
-            if round_number:
-                await asyncio.sleep(min(self.settings.backoff_initial * 2**round_number, self.settings.backoff_max))
-            pending, used = await self._read_round(base, paths, pending, outcomes)
-            calls += used
-            if not pending:
-                return ReadResult([outcome for outcome in outcomes if outcome is not None], calls)
-        raise StillBusy(f"{base}: {len(pending)} of {len(paths)} batch items still busy after {calls} calls")
-
-    async def _read_round(
-        self, base: str, paths: Sequence[str], pending: list[int], outcomes: list[Outcome | None]
-    ) -> tuple[list[int], int]:
-        """Ask for the pending paths once; returns those answered "busy" and the calls spent."""
-        busy: list[int] = []
-        calls = 0
-        chunks = self._chunks(pending)
+        chunks = [list(paths[start : start + self.batch_items]) for start in range(0, len(paths), self.batch_items)]
         while chunks:
             chunk = chunks.pop(0)
-            calls += 1 if self.batch else len(chunk)
             try:
-                answers = await self._answers(base, [paths[i] for i in chunk])
+                answered, used = await self._batch(base, chunk)
             except BatchTooLarge:
                 if len(chunk) == 1:
                     raise
@@ -188,64 +170,65 @@ class MikrobillClient(SourceClient):
                 self.batch_items = min(self.batch_items, half)
                 log.warning("MikroBILL refused a batch as too large; splitting", batch_items=self.batch_items)
                 chunks[:0] = [chunk[:half], chunk[half:]]
+                calls += 1
                 continue
-            for index, answer in zip(chunk, answers, strict=True):
-                outcomes[index] = self._judge(answer, f"{base}.{paths[index]}")
-                if outcomes[index] is None:
-                    busy.append(index)
-        return busy, calls
+            outcomes += answered
+            calls += used
+        return ReadResult(outcomes, calls)
 
-    def _chunks(self, indexes: list[int]) -> list[list[int]]:
-        size = self.batch_items if self.batch else len(indexes) or 1
-        return [indexes[start : start + size] for start in range(0, len(indexes), size)]
+    async def _batch(self, base: str, paths: list[str]) -> tuple[list[Outcome], int]:
+        """One batch call; items answered "busy" are asked again (alone) as the next attempt."""
+        outcomes: list[Outcome | None] = [None] * len(paths)
+        pending = list(range(len(paths)))
+        calls = 0
 
-    def _judge(self, answer: Mapping[str, Any], path: str) -> Outcome | None:
-        """An item's outcome; ``None`` when it was busy and should be asked again."""
-        code = answer["code"]
-        if code == 0 and not isinstance(code, bool):
-            return Outcome(answer.get("return"))
-        category = self.codes.category(code) if isinstance(code, int) else None
-        if category == "busy":
-            return None
-        if category == "not_found":
-            reason = answer.get("return")
-            return Outcome(missing=reason if isinstance(reason, str) else f"not found (code {code})")
-        raise self.codes.error(code, answer.get("return"), path)
-
-    async def _answers(self, base: str, paths: list[str]) -> list[Mapping[str, Any]]:
-        if not self.batch:
-            return list(await asyncio.gather(*(self._single(f"{base}.{path}") for path in paths)))
-        return await self._batch(base, paths)
-
-    async def _batch(self, base: str, paths: list[str]) -> list[Mapping[str, Any]]:
-        assert self.core is not None, "open() first"
-        core = self.core
-
-        async def attempt() -> list[Mapping[str, Any]]:
-            answer = await core.process(base, paths)
+        def judge(answer: Any) -> Verdict:
+            nonlocal pending, calls
+            calls += 1
+            asked = [paths[i] for i in pending]
             if isinstance(answer, Mapping):
-                # The whole call was refused (busy, batch unsupported...): one envelope, not a list.
+                # The whole call was refused (busy, too large...): one envelope, not a list.
+                verdict = self.codes.verdict(answer, base)
                 if self.codes.category(answer.get("code")) == "too_large":
-                    raise BatchTooLarge(f"{base}: batch of {len(paths)} paths refused as too large")
-                self.codes.value(answer, base)
-                raise ProtocolError(f"{base}: a batch of {len(paths)} paths answered one envelope with code 0")
-            return _align(answer, base, paths)
+                    return fail(BatchTooLarge, f"{base}: batch of {len(asked)} paths refused as too large")
+                if verdict.action == "ok":
+                    return fail(ProtocolError, f"{base}: a batch of {len(asked)} paths answered one envelope")
+                return verdict
+            busy = []
+            for index, item in zip(pending, _align(answer, base, asked), strict=True):
+                judged = judge_item(self.codes, item, f"{base}.{paths[index]}")
+                if isinstance(judged, Verdict):
+                    if judged.action != "retry":
+                        return judged
+                    busy.append(index)
+                else:
+                    outcomes[index] = judged
+            pending = busy
+            if busy:
+                return retry(SourceBusy, f"{base}: {len(busy)} of {len(paths)} batch items busy", without_effect=True)
+            return ok()
 
-        return await self.transport.call(attempt, what=f"{base} batch of {len(paths)}")
-
-    async def _single(self, path: str) -> Mapping[str, Any]:
-        """One non-batch read as an item answer; "not found" comes back, busy is retried, the rest raises."""
         assert self.core is not None, "open() first"
         core = self.core
 
-        async def attempt() -> Mapping[str, Any]:
-            answer = await core.process(path)
-            if isinstance(answer, Mapping) and "code" in answer and self.codes.category(answer["code"]) == "not_found":
-                return answer
-            return {"return": self.codes.value(answer, path), "code": 0}
+        async def attempt() -> Verdict:
+            answered = await core.process(base, [paths[i] for i in pending])
+            return judge(answered.value) if answered.action == "ok" else answered
+
+        await self.transport.attempts(attempt, what=f"{base} batch of {len(paths)}", safe=True, renew=self.reconnect)
+        return [outcome for outcome in outcomes if outcome is not None], calls
+
+    async def _single(self, path: str) -> Outcome:
+        """One non-batch read; "not found" comes back as an outcome, the rest as the policy says."""
+
+        def judge(envelope: Any) -> Verdict:
+            judged = judge_item(self.codes, envelope, path) if isinstance(envelope, Mapping) else None
+            if judged is None:
+                return self.codes.verdict(envelope, path)
+            return ok(judged) if isinstance(judged, Outcome) else judged
 
         async with self._single_slots:
-            return await self.transport.call(attempt, what=path)
+            return await self._call(path, None, judge, what=path)
 
 
 def _align(answer: Any, base: str, paths: list[str]) -> list[Mapping[str, Any]]:

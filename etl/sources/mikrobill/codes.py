@@ -2,29 +2,29 @@
 
 The manual only says ``code == 0`` is success and any other number is a failure
 whose ``return`` is a text reason (protocols.md §2.2); the numbers themselves are
-[U]. So the numbers live in a table, ``settings.options["codes"]``, with one list
-of codes per category; the defaults below are the MikroBILL simulator's [guess]
-numbers, and an installation whose core answers differently overrides them::
+[U]. So the numbers are a setting, ``options.codes``, one list of codes per category,
+and this package assumes none: a non-zero code that is not in the table fails its
+call naming the number. The shipped ``settings.yaml`` carries the table of the
+MikroBILL simulator; an installation whose core answers differently writes its own::
 
     options:
-      codes: {busy: [8, 42], not_found: [2, 3, 9]}   # only the categories given are replaced
+      codes: {busy: [8], session: [15], auth: [10, 14], permission: [11, 12, 13],
+              not_found: [2, 3, 9], too_large: [7], bad_request: [1, 4, 5, 6, 16]}
 
-=============  ==========================  ==========================================
-category       default codes ([guess])     what happens
-=============  ==========================  ==========================================
-busy           8 (core busy)               :class:`SourceBusy`: retried with backoff
-session        15 (not connected)          :class:`SessionExpired`: reconnect, retry
-auth           10 (password), 14 (CRYPTO)  :class:`AuthenticationError`: source ends
-permission     11 (no API right),          :class:`PermissionDenied`: source ends
-               12 (hours), 13 (IP)
-not_found      2 (client), 3 (account),    inside a batch: that record is rejected
-               9 (tariff/service)          with the reason; elsewhere :class:`BadRequest`
-too_large      7 (batch too large)         the batch is split in half and sent again
-bad_request    1 (no such path), 4, 5, 6,  :class:`BadRequest`: source ends
-               16
-(anything else)                            :class:`ProtocolError`: source ends, the
-                                           message names the code so it can be added
-=============  ==========================  ==========================================
+=============  ====================================================================
+category       verdict
+=============  ====================================================================
+busy           retry (refused without effect: safe even for a write)
+session        renew: connect again, then retry
+auth           fail: AuthenticationError (the source ends)
+permission     fail: PermissionDenied (the stream ends)
+not_found      inside a batch: that record is rejected with the reason; else BadRequest
+too_large      fail: BatchTooLarge (the batch is split in half and sent again)
+bad_request    fail: BadRequest (e.g. a path this installation lacks: the stream ends)
+(not listed)   fail: ProtocolError naming the code, so it can be added to the table
+=============  ====================================================================
+
+Pure: no I/O here.
 """
 
 from __future__ import annotations
@@ -35,23 +35,25 @@ from typing import Any
 from etl.http.errors import (
     AuthenticationError,
     BadRequest,
-    FatalError,
     PermissionDenied,
     ProtocolError,
     SessionExpired,
     SourceBusy,
     SourceError,
+    Verdict,
+    fail,
+    ok,
+    renew,
+    retry,
 )
 
-DEFAULT_CODES: dict[str, tuple[int, ...]] = {
-    "busy": (8,),
-    "session": (15,),
-    "auth": (10, 14),
-    "permission": (11, 12, 13),
-    "not_found": (2, 3, 9),
-    "too_large": (7,),
-    "bad_request": (1, 4, 5, 6, 16),
-}
+CATEGORIES = ("busy", "session", "auth", "permission", "not_found", "too_large", "bad_request")
+
+
+class BatchTooLarge(BadRequest):
+    """The core refused a batch for its size; the reader splits it."""
+
+
 ERRORS: dict[str, type[SourceError]] = {
     "busy": SourceBusy,
     "session": SessionExpired,
@@ -59,43 +61,49 @@ ERRORS: dict[str, type[SourceError]] = {
     "permission": PermissionDenied,
     # Outside a batch a missing object is a wrong request: nothing names a path we did not list.
     "not_found": BadRequest,
-    "too_large": BadRequest,
+    "too_large": BatchTooLarge,
     "bad_request": BadRequest,
 }
 
 
 class CodeTable:
-    """Non-zero ``code`` -> category, built from the defaults and ``options["codes"]``."""
+    """Non-zero ``code`` -> category, from ``options.codes`` (validated by the settings model)."""
 
-    def __init__(self, overrides: Mapping[str, Iterable[int]] | None = None) -> None:
-        categories = dict(DEFAULT_CODES)
-        for category, codes in (overrides or {}).items():
-            if category not in ERRORS:
-                raise FatalError(f"options.codes: unknown category {category!r} (known: {', '.join(ERRORS)})")
-            if isinstance(codes, (str, bytes)) or not all(_is_int(code) for code in codes):
-                raise FatalError(f"options.codes.{category} must be a list of integers")
-            categories[category] = tuple(codes)
-        self._category = {code: category for category, codes in categories.items() for code in codes}
+    def __init__(self, table: Mapping[str, Iterable[int]] | None = None) -> None:
+        self._category = {code: category for category, codes in (table or {}).items() for code in codes}
 
-    def category(self, code: int) -> str | None:
+    def category(self, code: Any) -> str | None:
         """The category of a non-zero code, or ``None`` when the table does not know it."""
-        return self._category.get(code)
+        return self._category.get(code) if _is_int(code) else None
 
     def error(self, code: Any, reason: Any, what: str) -> SourceError:
         """The exception for a failed envelope of ``what`` (a command path, never arguments)."""
-        category = self.category(code) if _is_int(code) else None
+        return self.verdict({"code": code, "return": reason}, what).exception()
+
+    def verdict(self, envelope: Any, what: str) -> Verdict:
+        """What a ``{"return", "code"}`` envelope means: ``ok`` with its ``return``, or why not."""
+        if not isinstance(envelope, Mapping) or "code" not in envelope:
+            return fail(ProtocolError, f"{what}: expected a {{return, code}} envelope, got {type(envelope).__name__}")
+        code, reason = envelope["code"], envelope.get("return")
+        if code == 0 and _is_int(code):
+            return ok(reason)
         text = reason if isinstance(reason, str) else repr(reason)
+        category = self.category(code)
         if category is None:
-            return ProtocolError(f"{what}: MikroBILL code {code!r} is not in options.codes: {text}")
-        return ERRORS[category](f"{what}: MikroBILL code {code} ({category}): {text}")
+            return fail(ProtocolError, f"{what}: MikroBILL code {code!r} is not in options.codes: {text}")
+        message = f"{what}: MikroBILL code {code} ({category}): {text}"
+        if category == "busy":
+            return retry(SourceBusy, message, without_effect=True)
+        if category == "session":
+            return renew(message)
+        return fail(ERRORS[category], message)
 
     def value(self, envelope: Any, what: str) -> Any:
-        """The ``return`` of a successful ``{"return","code"}`` envelope; raise the classified error otherwise."""
-        if not isinstance(envelope, Mapping) or "code" not in envelope:
-            raise ProtocolError(f"{what}: expected a {{return, code}} envelope, got {type(envelope).__name__}")
-        if envelope["code"] != 0 or isinstance(envelope["code"], bool):
-            raise self.error(envelope["code"], envelope.get("return"), what)
-        return envelope.get("return")
+        """The ``return`` of a successful envelope; raise the classified error otherwise."""
+        verdict = self.verdict(envelope, what)
+        if verdict.action != "ok":
+            raise verdict.exception()
+        return verdict.value
 
 
 def _is_int(value: Any) -> bool:

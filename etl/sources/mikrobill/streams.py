@@ -13,37 +13,17 @@ the core's reason; the rest of the page is staged.
 
 from __future__ import annotations
 
-import asyncio
 from abc import abstractmethod
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import structlog
-
 from etl.sources.base import Cursor, Page, RecordRejected, Stream
-from etl.sources.mikrobill.client import MikrobillClient, Outcome, StillBusy, id_number
+from etl.sources.mikrobill.client import MikrobillClient, Outcome, id_number
+from etl.sources.mikrobill.config import Catalogue, MikrobillOptions
 
-log = structlog.get_logger(__name__)
 GET_CLIENTS = "API.GetClients"
 CLIENT = "API.Client"
-# [C] paths (protocols.md §2.2); options["client_properties"] / ["account_properties"] replace them.
-CLIENT_PROPERTIES = (
-    "AutorizeInfo.Name",
-    "AutorizeInfo.Accounts",
-    "BillingInfo.Money",
-    "BillingInfo.DefaultInterface",
-    "StatusInfo.BlockReason",
-    "StatusInfo.CurrentSpeedLimitIn",
-)
-# IP/MAC [C]; Login [C-code3p]; Tariff [guess]. Password is readable too but is a secret: never staged.
-ACCOUNT_PROPERTIES = ("IP", "MAC", "Login", "Tariff")
-# [guess] paths: the class reference naming the real ones is unreachable (protocols.md §6).
-PAYMENTS_PATH = "Payments"
-CATALOGUES: dict[str, dict[str, Any]] = {
-    "tariff": {"list": "API.GetTariffs", "base": "API.Tariff", "properties": ["Name", "Price", "Type"]},
-    "service": {"list": "API.GetServices", "base": "API.Service", "properties": ["Name", "Price", "Type"]},
-}
 
 
 class Unreadable(dict):
@@ -68,32 +48,19 @@ def missing_reason(outcomes: Sequence[Outcome]) -> str | None:
 
 
 class MikrobillStream(Stream):
-    """Common parts: typed client, option lookup, rejection of :class:`Unreadable` records."""
+    """Common parts: typed client and options, rejection of :class:`Unreadable` records."""
 
     client: MikrobillClient
 
-    def option(self, key: str, default: Any) -> Any:
-        """A ``settings.options`` value, or the default."""
-        return self.settings.options.get(key, default)
+    @property
+    def options(self) -> MikrobillOptions:
+        return self.settings.options
 
     def source_id(self, record: Any) -> str:
         """The id; an :class:`Unreadable` is rejected with the core's reason."""
         if isinstance(record, Unreadable):
             raise RecordRejected(record.reason)
         return super().source_id(record)
-
-    async def read_page(self, read: Any, *args: Any) -> tuple[list[Any], int]:
-        """Run ``read(*args)``, reading the whole page again while batch items stay busy."""
-        for attempt in range(1, self.settings.max_attempts + 1):
-            try:
-                return await read(*args)
-            except StillBusy as busy:
-                if attempt == self.settings.max_attempts:
-                    raise
-                self.client.transport.stats.retried(busy.kind)
-                log.warning("reading the page again", stream=self.name, attempt=attempt, error=str(busy))
-                await asyncio.sleep(min(self.settings.backoff_initial * 2**attempt, self.settings.backoff_max))
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class ClientPagedStream(MikrobillStream):
@@ -110,6 +77,9 @@ class ClientPagedStream(MikrobillStream):
         end = begin + self.settings.page_size
         return list(ids[begin:end]), end < len(ids)
 
+    def position(self, cursor: Cursor) -> tuple[int]:
+        return (-1 if cursor.get("after") is None else int(cursor["after"]),)
+
     def predict(self, cursor: Cursor) -> Cursor | None:
         ids = self.client.cached_ids(GET_CLIENTS)
         if ids is None:
@@ -122,7 +92,7 @@ class ClientPagedStream(MikrobillStream):
         page, more = self._slice(ids, cursor)
         if not page:
             return Page([], None, calls=0)
-        records, calls = await self.read_page(self.read_clients, page)
+        records, calls = await self.read_clients(page)
         return Page(records, {"after": str(page[-1])} if more else None, calls=calls)
 
     @abstractmethod
@@ -137,7 +107,7 @@ class CustomersStream(ClientPagedStream):
     entity: ClassVar[str] = "customer"
 
     async def read_clients(self, client_ids: list[int]) -> tuple[list[Any], int]:
-        properties = list(self.option("client_properties", CLIENT_PROPERTIES))
+        properties = list(self.options.client_properties)
         result = await self.client.read(CLIENT, [f"{cid}.{prop}" for cid in client_ids for prop in properties])
         records = []
         for n, cid in enumerate(client_ids):
@@ -176,7 +146,7 @@ class AccountsStream(ClientPagedStream):
                         owned.append((cid, guid))
         if not owned:
             return records, lists.calls
-        properties = list(self.option("account_properties", ACCOUNT_PROPERTIES))
+        properties = list(self.options.account_properties)
         paths = [f"{cid}.AutorizeInfo.Accounts.{guid}.{prop}" for cid, guid in owned for prop in properties]
         result = await self.client.read(CLIENT, paths)
         for n, (cid, guid) in enumerate(owned):
@@ -196,7 +166,7 @@ class PaymentsStream(ClientPagedStream):
     primary_key: ClassVar[str] = "uid"
 
     async def read_clients(self, client_ids: list[int]) -> tuple[list[Any], int]:
-        path = self.option("payments_path", PAYMENTS_PATH)
+        path = self.options.payments_path
         result = await self.client.read(CLIENT, [f"{cid}.{path}" for cid in client_ids])
         records: list[Any] = []
         for cid, outcome in zip(client_ids, result.outcomes, strict=True):
@@ -215,12 +185,17 @@ class ProductsStream(MikrobillStream):
     name: ClassVar[str] = "products"
     entity: ClassVar[str] = "product"
 
-    def catalogues(self) -> dict[str, dict[str, Any]]:
-        """Kind -> {list, base, properties}; ``options["catalogues"]`` replaces the [guess] defaults."""
-        return dict(self.option("catalogues", CATALOGUES))
+    def catalogues(self) -> dict[str, Catalogue]:
+        """Kind -> catalogue; ``options.catalogues`` replaces the [guess] defaults."""
+        return dict(self.options.catalogues)
 
     def start(self, watermark: Cursor | None) -> Cursor:
         return {"kind": next(iter(self.catalogues()), None), "after": None}
+
+    def position(self, cursor: Cursor) -> tuple[int, int]:
+        kinds = list(self.catalogues())
+        kind = kinds.index(cursor["kind"]) if cursor.get("kind") in kinds else len(kinds)
+        return (kind, -1 if cursor.get("after") is None else int(cursor["after"]))
 
     async def fetch(self, cursor: Cursor) -> Page:
         catalogues = self.catalogues()
@@ -228,20 +203,20 @@ class ProductsStream(MikrobillStream):
         if kind not in catalogues:
             return Page([], None, calls=0)
         spec = catalogues[kind]
-        ids = await self.client.listed_ids(spec["list"])
+        ids = await self.client.listed_ids(spec.list)
         after = cursor.get("after")
         begin = 0 if after is None else bisect_right(ids, int(after))
         page = list(ids[begin : begin + self.settings.page_size])
-        records, calls = await self.read_page(self._read, kind, spec, page) if page else ([], 0)
+        records, calls = await self._read(kind, spec, page) if page else ([], 0)
         if begin + len(page) < len(ids):
             return Page(records, {"kind": kind, "after": str(page[-1])}, calls=calls)
         kinds = list(catalogues)
         following = kinds[kinds.index(kind) + 1 :]
         return Page(records, {"kind": following[0], "after": None} if following else None, calls=calls)
 
-    async def _read(self, kind: str, spec: dict[str, Any], ids: list[int]) -> tuple[list[Any], int]:
-        properties = list(spec["properties"])
-        result = await self.client.read(spec["base"], [f"{item}.{prop}" for item in ids for prop in properties])
+    async def _read(self, kind: str, spec: Catalogue, ids: list[int]) -> tuple[list[Any], int]:
+        properties = list(spec.properties)
+        result = await self.client.read(spec.base, [f"{item}.{prop}" for item in ids for prop in properties])
         records: list[Any] = []
         for n, item in enumerate(ids):
             outcomes = result.outcomes[n * len(properties) : (n + 1) * len(properties)]

@@ -16,9 +16,10 @@ and never to sockets, and ``settings.options["transport"]`` chooses one:
   ``options["host"]``/``options["port"]``, else from ``base_url`` (default port 7402,
   the core's admin port; that the API shares it is [I]).
 
-A transport makes exactly one attempt per call and returns what ``Process`` returns
-(an envelope, or a list of them for a batch); judging codes and retrying belong to
-the client.
+A transport makes exactly one attempt per call and returns its verdict: ``ok`` with
+what ``Process`` returned (an envelope, or a list of them for a batch), or what went
+wrong on the way. Judging codes belongs to the client, repeating to the source's
+retry policy (:mod:`etl.http.retry`).
 """
 
 from __future__ import annotations
@@ -39,35 +40,36 @@ from etl.http.errors import (
     AuthenticationError,
     FatalError,
     ProtocolError,
+    ProxyPageError,
     SourceError,
     TransportError,
-    classify_status,
-    parse_retry_after,
+    Verdict,
+    fail,
+    ok,
+    retry,
+    status_verdict,
 )
-from etl.http.transport import HttpTransport, RawResponse
+from etl.http.response import NotJson, RawResponse, Request
+from etl.http.retry import parse_retry_after
+from etl.http.transport import HttpTransport
+from etl.redaction import mask_values
 from etl.settings import SourceSettings
 from etl.sources.mikrobill.codes import CodeTable
+from etl.sources.mikrobill.config import MikrobillCredentials, MikrobillOptions
 
 SESSION_HEADER = "X-MikroBILL-Session"
-CREDENTIALS = ("login", "password", "crypto_key_1", "crypto_key_2")
-# The login names the cashier; only these authenticate.
-SECRET_CREDENTIALS = ("password", "crypto_key_1", "crypto_key_2")
 DEFAULT_CORE_PORT = 7402
 
 
 class MikrobillTransport(Protocol):
-    """What the client needs from a MikroBILL connection; one attempt per call."""
+    """What the client needs from a MikroBILL connection; one attempt per call, answered as a verdict."""
 
-    async def connect(self) -> None:
+    async def connect(self) -> Verdict:
         """``new MikroBILL_API(host, port, login, password, key1, key2)``: open a session."""
         ...
 
-    async def process(self, path: str, args: object | None = None) -> object:
-        """``$Api->Process(path, args)``: an envelope, or a list of them for a batch."""
-        ...
-
-    async def reconnect(self) -> None:
-        """Open a new session after the core forgot ours."""
+    async def process(self, path: str, args: object | None = None) -> Verdict:
+        """``$Api->Process(path, args)``: ``ok`` with an envelope, or a list of them for a batch."""
         ...
 
     async def close(self) -> None:
@@ -75,13 +77,11 @@ class MikrobillTransport(Protocol):
         ...
 
 
-def scrub(text: str, settings: SourceSettings) -> str:
-    """``text`` with the password and CRYPTO keys masked (server or vendor text may echo them)."""
-    for key in SECRET_CREDENTIALS:
-        secret = settings.secret(key)
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+def credential_values(settings: SourceSettings) -> list[str]:
+    """login, password, crypto_key_1, crypto_key_2: the constructor's arguments, in order."""
+    credentials: MikrobillCredentials = settings.credentials
+    secrets = (credentials.password, credentials.crypto_key_1, credentials.crypto_key_2)
+    return [credentials.login, *(secret.get_secret_value() for secret in secrets)]
 
 
 class HttpJsonTransport:
@@ -89,56 +89,60 @@ class HttpJsonTransport:
 
     def __init__(self, http: HttpTransport, settings: SourceSettings, codes: CodeTable) -> None:
         self.http, self.settings, self.codes = http, settings, codes
+        self.secrets = settings.secret_values()
         self._token = ""
 
-    async def connect(self) -> None:
+    async def connect(self) -> Verdict:
         """``new MikroBILL_API(...)``: send the cashier and the CRYPTO keys, keep the session token."""
-        body = {key: self.settings.secret(key) for key in CREDENTIALS}
-        raw = await self.http.request("POST", f"{self.settings.base_url}/connect", json=body)
-        envelope = self._decode(raw, "connect")
-        token = self.codes.value(envelope, "connect")
-        if not isinstance(token, str) or not token:
-            raise ProtocolError("connect: the core answered code 0 without a session token")
-        self._token = token
+        self._token = ""  # a failed connect must not leave the old token in use
+        names = ("login", "password", "crypto_key_1", "crypto_key_2")
+        body = dict(zip(names, credential_values(self.settings), strict=True))
+        attempt = self.http.exchange(Request("POST", f"{self.settings.base_url}/connect", json=body), self._decode)
+        verdict = await attempt()
+        if verdict.action != "ok":
+            return verdict
+        verdict = self.codes.verdict(verdict.value, "connect")
+        if verdict.action == "renew":  # "not connected" in answer to connecting: the login was refused
+            return fail(AuthenticationError, verdict.message)
+        if verdict.action != "ok":
+            return verdict
+        if not isinstance(verdict.value, str) or not verdict.value:
+            return fail(ProtocolError, "connect: the core answered code 0 without a session token")
+        self._token = verdict.value
+        return ok()
 
-    async def reconnect(self) -> None:
-        """A new session; the old token is dropped first, so a failed connect cannot reuse it."""
-        self._token = ""
-        await self.connect()
-
-    async def process(self, path: str, args: object | None = None) -> object:
-        """One ``POST /process``; HTTP-level failures raise, envelopes come back as they are."""
-        raw = await self.http.request(
+    async def process(self, path: str, args: object | None = None) -> Verdict:
+        """One ``POST /process``."""
+        request = Request(
             "POST",
             f"{self.settings.base_url}/process",
             json={"path": path, "args": args},
             headers={SESSION_HEADER: self._token},
         )
-        return self._decode(raw, path)
+        return await self.http.exchange(request, self._decode)()
 
     async def close(self) -> None:
         """``POST /close``; a core that cannot be reached to say goodbye is not an error."""
         if not self._token:
             return
+        request = Request("POST", f"{self.settings.base_url}/close", headers={SESSION_HEADER: self._token})
         with contextlib.suppress(SourceError):
-            await self.http.request("POST", f"{self.settings.base_url}/close", headers={SESSION_HEADER: self._token})
+            await self.http.exchange(request, self._decode)()
         self._token = ""
 
-    def _decode(self, raw: RawResponse, what: str) -> Any:
-        verdict = classify_status(raw.status)
-        if verdict.action == "ok":
-            return raw.json()
-        assert verdict.error is not None
+    def _decode(self, raw: RawResponse) -> Verdict:
+        if 200 <= raw.status < 300:
+            try:
+                return ok(raw.json())
+            except NotJson as exc:
+                return retry(ProxyPageError, f"MikroBILL: {exc}", status=raw.status)
         reason = _envelope_reason(raw)
-        message = f"{what}: HTTP {raw.status}" + (f": {scrub(reason, self.settings)}" if reason else "")
-        raise verdict.error(message, status=raw.status, retry_after=parse_retry_after(raw.headers.get("Retry-After")))
+        message = f"HTTP {raw.status}" + (f": {mask_values(reason, self.secrets)}" if reason else "")
+        return status_verdict(raw.status, message, retry_after=parse_retry_after(raw.header("Retry-After")))
 
 
 def _envelope_reason(raw: RawResponse) -> str:
-    try:
-        body = json.loads(raw.body)
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = raw.json_or_none()
     reason = body.get("return") if isinstance(body, dict) else None
     return reason if isinstance(reason, str) else ""
 
@@ -155,27 +159,27 @@ class VendorClassTransport:
 
     def __init__(self, factory: Callable[[], Any], settings: SourceSettings, codes: CodeTable) -> None:
         self._factory, self.settings, self.codes = factory, settings, codes
+        self.secrets = settings.secret_values()
         self._api: Any = None
         self._lock = asyncio.Lock()
         # HttpTransport's limiter never sees these calls, so the source's rate limit is kept here.
         self._limiter = AsyncLimiter(settings.rate_limit, 1.0)
 
-    async def connect(self) -> None:
+    async def connect(self) -> Verdict:
         """Construct the vendor class, which connects in its constructor as ``new MikroBILL_API`` does."""
+        await self.close()
         try:
             self._api = await asyncio.to_thread(self._factory)
         except Exception as exc:
-            raise self._failure(exc, "connect", AuthenticationError) from None
+            return self._failure(exc, "connect", AuthenticationError)
+        return ok()
 
-    async def reconnect(self) -> None:
-        """Drop the old instance and build a new one."""
-        await self.close()
-        await self.connect()
-
-    async def process(self, path: str, args: object | None = None) -> object:
+    async def process(self, path: str, args: object | None = None) -> Verdict:
         """``api.Process(path[, args])`` in a worker thread."""
         if self._api is None:
-            await self.connect()
+            connected = await self.connect()
+            if connected.action != "ok":
+                return connected
         method = _method(self._api, "Process")
         call_args = (path,) if args is None else (path, args)
         async with self._lock:
@@ -183,13 +187,13 @@ class VendorClassTransport:
             try:
                 result = await asyncio.to_thread(method, *call_args)
             except Exception as exc:
-                raise self._failure(exc, path, ProtocolError) from None
+                return self._failure(exc, path, ProtocolError)
         if isinstance(result, bytes | str):
             try:
-                return json.loads(result)
+                return ok(json.loads(result))
             except ValueError:
-                raise ProtocolError(f"{path}: the vendor class returned text that is not JSON") from None
-        return result
+                return fail(ProtocolError, f"{path}: the vendor class returned text that is not JSON")
+        return ok(result)
 
     async def close(self) -> None:
         """``api.Close()``; failures while closing are ignored."""
@@ -200,14 +204,14 @@ class VendorClassTransport:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(_method(api, "Close"))
 
-    def _failure(self, exc: Exception, what: str, otherwise: type[SourceError]) -> SourceError:
-        detail = scrub(f"{type(exc).__name__}: {exc}", self.settings)
+    def _failure(self, exc: Exception, what: str, otherwise: type[SourceError]) -> Verdict:
+        detail = mask_values(f"{type(exc).__name__}: {exc}", self.secrets)
         if isinstance(exc, OSError | TimeoutError):
-            return TransportError(f"{what}: {detail}")
+            return retry(TransportError, f"{what}: {detail}")
         code = getattr(exc, "code", None)
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
-            return self.codes.error(code, detail, what)
-        return otherwise(f"{what}: vendor class raised {detail}")
+            return self.codes.verdict({"code": code, "return": detail}, what)
+        return fail(otherwise, f"{what}: vendor class raised {detail}")
 
 
 def _method(api: Any, name: str) -> Callable[..., Any]:
@@ -241,20 +245,17 @@ def load_vendor_class(spec: str) -> type:
 
 def vendor_address(settings: SourceSettings) -> tuple[str, int]:
     """Host and port for the vendor class: options first, else ``base_url``."""
+    options: MikrobillOptions = settings.options
     url = urlsplit(settings.base_url)
-    host = settings.options.get("host") or url.hostname or ""
-    port = int(settings.options.get("port") or url.port or DEFAULT_CORE_PORT)
-    return host, port
+    return options.host or url.hostname or "", options.port or url.port or DEFAULT_CORE_PORT
 
 
 def make_transport(http: HttpTransport, settings: SourceSettings, codes: CodeTable) -> MikrobillTransport:
-    """The (not yet connected) transport ``options["transport"]`` names; call its ``connect()`` next."""
-    choice = settings.options.get("transport", "http-json")
+    """The (not yet connected) transport ``options.transport`` names; call its ``connect()`` next."""
+    choice = settings.options.transport
     if choice == "http-json":
         return HttpJsonTransport(http, settings, codes)
-    if isinstance(choice, str) and choice.startswith("python:"):
-        vendor = load_vendor_class(choice.removeprefix("python:"))
-        host, port = vendor_address(settings)
-        secrets = [settings.secret(key) for key in CREDENTIALS]
-        return VendorClassTransport(lambda: vendor(host, port, *secrets), settings, codes)
-    raise FatalError(f"options.transport must be 'http-json' or 'python:<module>:<Class>', not {choice!r}")
+    vendor = load_vendor_class(choice.removeprefix("python:"))
+    host, port = vendor_address(settings)
+    arguments = credential_values(settings)
+    return VendorClassTransport(lambda: vendor(host, port, *arguments), settings, codes)

@@ -6,46 +6,23 @@ page's rows and its stream checkpoint land in one transaction.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import orjson
 from sqlalchemy import BigInteger, String, any_, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from etl.db.engine import JsonText
-from etl.db.staging import RejectedRecord, StagedRecord, StreamState
-from etl.sources.rawjson import RawJson
-
-
-@dataclass
-class StageCounts:
-    """Per-stream tallies for one run."""
-
-    records: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    deleted: int = 0
-    pages: int = 0
-    calls: int = 0
-
-    def add(self, other: StageCounts) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+from etl.db.staging import RejectedRecord, StagedRecord
+from etl.db.staging import StreamState as StreamStateRow
+from etl.pipeline.results import StageCounts
+from etl.pipeline.state import StreamState
 
 
 @dataclass(frozen=True)
@@ -53,62 +30,6 @@ class Rejection:
     source_id: str | None
     payload: Any
     reason: str
-
-
-def canonical_json(payload: Any) -> bytes:
-    """Stable UTF-8 text of a payload: sorted keys, no whitespace; raises ``ValueError`` on bad text."""
-    try:
-        return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
-    except orjson.JSONEncodeError as exc:
-        if "surrogates" in str(exc) or "str is not valid UTF-8" in str(exc):
-            raise ValueError("undecodable text (an unpaired surrogate, not valid Unicode)") from None
-        raise ValueError(f"payload cannot be stored as JSON: {exc}") from None
-
-
-def fingerprint(payload: Any) -> tuple[JsonText, str]:
-    """The payload's JSON text, ready to store as is, and its SHA-256.
-
-    A :class:`RawJson` record is stored and hashed as the server sent it (see
-    :mod:`etl.sources.rawjson`); a decoded value is serialized canonically first."""
-    if isinstance(payload, RawJson):
-        return _raw_fingerprint(payload)
-    data = canonical_json(payload)
-    if _has_escape(data, _NUL_ESCAPE):
-        raise ValueError(NUL_REASON)
-    return JsonText(data.decode()), hashlib.sha256(data).hexdigest()
-
-
-NUL_REASON = "text contains a NUL character, which SQL text columns cannot store"
-
-
-def _raw_fingerprint(record: RawJson) -> tuple[JsonText, str]:
-    try:
-        text = JsonText(record, "utf-8")  # decoded straight into the marker type: one copy, not two
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"undecodable text (not valid UTF-8 at byte {exc.start})") from None
-    if not record.checked or _has_escape(record, _SURROGATE_ESCAPE):
-        canonical_json(record.value())  # the reason for malformed JSON or an unpaired surrogate
-    if _has_escape(record, _NUL_ESCAPE):
-        raise ValueError(NUL_REASON)
-    return text, hashlib.sha256(record).hexdigest()
-
-
-# Plain patterns keep the regex engine on its fast literal scan; the backslashes before a
-# match are counted by hand (an escaped backslash followed by "u0000" is not an escape).
-_NUL_ESCAPE = re.compile(rb"\\u0000")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _has_escape(data: bytes, pattern: re.Pattern[bytes]) -> bool:
-    if b"\\u" not in data:  # bytes search is a memchr; most payloads stop here
-        return False
-    for match in pattern.finditer(data):
-        before = match.start() - 1
-        while before >= 0 and data[before] == 0x5C:  # backslash
-            before -= 1
-        if (match.start() - 1 - before) % 2 == 0:
-            return True
-    return False
 
 
 async def stage_records(
@@ -266,17 +187,18 @@ async def relax_commit_durability(session: AsyncSession) -> None:
         await session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
-async def load_state(session: AsyncSession, source: str, stream: str) -> dict[str, Any]:
-    row = await session.get(StreamState, (source, stream))
-    return dict(row.state) if row else {}
+async def load_state(session: AsyncSession, source: str, stream: str) -> StreamState:
+    """The stream's state, or a fresh one."""
+    row = await session.get(StreamStateRow, (source, stream))
+    return StreamState.from_json(row.state if row else None)
 
 
-async def save_state(session: AsyncSession, source: str, stream: str, state: dict[str, Any]) -> None:
+async def save_state(session: AsyncSession, source: str, stream: str, state: StreamState) -> None:
     """Upsert the stream's state (one statement, no read first: it runs once per page)."""
     dialect = session.bind.dialect.name
     upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    values = {"source": source, "stream": stream, "state": state, "updated_at": datetime.now(UTC)}
-    statement = upsert(StreamState).values(**values)
+    values = {"source": source, "stream": stream, "state": state.to_json(), "updated_at": datetime.now(UTC)}
+    statement = upsert(StreamStateRow).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=["source", "stream"],
         set_={"state": statement.excluded.state, "updated_at": values["updated_at"]},

@@ -1,4 +1,6 @@
-"""JSON records kept as the exact bytes the server sent, until staging stores them.
+"""Payloads as staging sees them: raw JSON slices, canonical JSON, and the fingerprint of each.
+
+JSON records are kept as the exact bytes the server sent, until staging stores them.
 
 A list page of a few hundred 3-5 KB objects costs far more to parse into dicts and
 serialize again than to stage: the engine only needs each record's id, a content hash
@@ -13,11 +15,17 @@ PHP never writes but a broken proxy or database might) is split by a structural 
 instead, so the bad record alone is rejected later and its neighbours keep the same
 bytes, hence the same hashes, as on any other run.
 
+Every staged payload gets a *fingerprint*: the JSON text to store and its SHA-256. A raw
+slice is stored and hashed as sent; a decoded value is serialized canonically first
+(sorted keys, no whitespace). Text a SQL text column cannot hold (invalid UTF-8, NUL, an
+unpaired surrogate) raises ``ValueError`` with the reason, and the record is rejected.
+
 Pure: no I/O here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import cache
@@ -27,6 +35,11 @@ import msgspec
 import orjson
 
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
+NUL_REASON = "text contains a NUL character, which SQL text columns cannot store"
+
+
+class JsonText(str):
+    """JSON already serialized (staging hashes it anyway): stored as is, not encoded a second time."""
 
 
 class RawJson(bytes):
@@ -133,3 +146,56 @@ def peek(record: RawJson, name: str) -> Any:
             raise TypeError(type(decoded).__name__) from None
         return decoded.get(name)
     return None if value is msgspec.UNSET else value
+
+
+def canonical_json(payload: Any) -> bytes:
+    """Stable UTF-8 text of a payload: sorted keys, no whitespace; raises ``ValueError`` on bad text."""
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except orjson.JSONEncodeError as exc:
+        if "surrogates" in str(exc) or "str is not valid UTF-8" in str(exc):
+            raise ValueError("undecodable text (an unpaired surrogate, not valid Unicode)") from None
+        raise ValueError(f"payload cannot be stored as JSON: {exc}") from None
+
+
+def fingerprint(payload: Any) -> tuple[JsonText, str]:
+    """The payload's JSON text, ready to store as is, and its SHA-256.
+
+    A :class:`RawJson` record is stored and hashed as the server sent it; a decoded value is
+    serialized canonically first."""
+    if isinstance(payload, RawJson):
+        return _raw_fingerprint(payload)
+    data = canonical_json(payload)
+    if _has_escape(data, _NUL_ESCAPE):
+        raise ValueError(NUL_REASON)
+    return JsonText(data.decode()), hashlib.sha256(data).hexdigest()
+
+
+def _raw_fingerprint(record: RawJson) -> tuple[JsonText, str]:
+    try:
+        text = JsonText(record, "utf-8")  # decoded straight into the marker type: one copy, not two
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"undecodable text (not valid UTF-8 at byte {exc.start})") from None
+    if not record.checked or _has_escape(record, _SURROGATE_ESCAPE):
+        canonical_json(record.value())  # the reason for malformed JSON or an unpaired surrogate
+    if _has_escape(record, _NUL_ESCAPE):
+        raise ValueError(NUL_REASON)
+    return text, hashlib.sha256(record).hexdigest()
+
+
+# Plain patterns keep the regex engine on its fast literal scan; the backslashes before a
+# match are counted by hand (an escaped backslash followed by "u0000" is not an escape).
+_NUL_ESCAPE = re.compile(rb"\\u0000")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_escape(data: bytes, pattern: re.Pattern[bytes]) -> bool:
+    if b"\\u" not in data:  # bytes search is a memchr; most payloads stop here
+        return False
+    for match in pattern.finditer(data):
+        before = match.start() - 1
+        while before >= 0 and data[before] == 0x5C:  # backslash
+            before -= 1
+        if (match.start() - 1 - before) % 2 == 0:
+            return True
+    return False

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etl.sources.rawjson import NotAnArray, RawJson, UncheckedRawJson, peek, split_array
+from etl.payload import NotAnArray, RawJson, UncheckedRawJson, peek, split_array
 
 json_values = st.recursive(
     st.none()

@@ -1,0 +1,130 @@
+"""Pure classification of Dolibarr REST answers: status and body to a verdict.
+
+Dolibarr answers errors as ``{"error": {"code", "message": "<Reason>: <text>", "0": detail}}``
+with the HTTP status equal to ``code``. Lists that are empty answer ``[]`` on NEW servers
+and 404 "No <x> found" on OLD ones (thirdparties always 404); both mean "no rows". Some
+failures are not JSON at all: a disabled API module (HTTP 200 text), an IP filter (503 text),
+an unknown endpoint (501 text), and the proxies in front add their own HTML pages.
+
+=====================================  ==============================================================
+answer                                 verdict
+=====================================  ==============================================================
+2xx list (bare array)                  ok: the records as raw slices (:mod:`etl.payload`)
+2xx ``{"data": [...]}``                ok: its ``data`` (``pagination_data=true``)
+2xx ``{"error": ...}``                 fail: ProtocolError
+2xx not JSON (module disabled)         retry: ProxyPageError
+304 / empty 2xx body                   ok: no rows
+404 "No ... found" on a list           ok: no rows; after a full page (``confirm``): retry, then
+                                       accepted as the end when still so
+401                                    retry up to ``auth_confirmations`` (Dolibarr sleeps a second
+                                       on a bad key; a key check fails briefly while the database
+                                       restarts), then AuthenticationError
+403                                    fail: PermissionDenied
+5xx / 429 with a JSON body             retry: ServerError / RateLimited (Dolibarr's own, e.g. DB error)
+5xx with a text or HTML body           retry: ProxyPageError
+other 4xx, 501                         fail: BadRequest
+=====================================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from etl.http.errors import (
+    AuthenticationError,
+    PermissionDenied,
+    ProtocolError,
+    ProxyPageError,
+    Verdict,
+    fail,
+    ok,
+    retry,
+    status_verdict,
+)
+from etl.http.response import NotJson, RawResponse
+from etl.http.retry import parse_retry_after
+from etl.payload import split_array
+
+EMPTY_LIST_404 = ("No ", "not found")
+
+
+def classify_read(
+    response: RawResponse, what: str, *, list_call: bool, confirm_empty: int = 0, auth_confirmations: int = 1
+) -> Verdict:
+    """A read's answer: its JSON (raw records for a list) or what to do about it.
+
+    ``confirm_empty`` > 0 asks a 404 "none found" again that many times before taking it as
+    the end of the list (it comes both at the true end and when an OLD server glitches)."""
+    status = response.status
+    if 200 <= status < 300 or status == 304:
+        return _success(response, what, list_call=list_call)
+    body = response.json_or_none()
+    message = f"{what}: HTTP {status}: {error_message(body) or response.snippet(120) or response.content_type}"
+    if status == 404 and list_call and any(marker in error_message(body) for marker in EMPTY_LIST_404):
+        if confirm_empty:
+            return retry(ProtocolError, message, value=[], accept_when_exhausted=True, max_attempts=confirm_empty + 1)
+        return ok([])
+    if status == 401:
+        return retry(AuthenticationError, message, status=401, without_effect=True, max_attempts=auth_confirmations)
+    if status == 403:
+        return fail(PermissionDenied, message, status=403)
+    verdict = status_verdict(status, message, retry_after=parse_retry_after(response.header("Retry-After")))
+    if verdict.action == "retry" and body is None and status != 429:
+        return verdict.but(error=ProxyPageError)  # an HTML or text page: the proxy talking, not Dolibarr
+    return verdict
+
+
+def _success(response: RawResponse, what: str, *, list_call: bool) -> Verdict:
+    if response.status == 304 or not response.body.strip():
+        return ok([] if list_call else None)
+    if list_call:
+        with contextlib.suppress(ValueError):  # not a bare array: judged as JSON below
+            return ok(split_array(response.body))
+    try:
+        body = response.json()
+    except NotJson as exc:
+        return retry(ProxyPageError, f"{what}: {exc}", status=response.status)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return fail(ProtocolError, f"{what}: HTTP {response.status} with an error body: {error_message(body)}")
+    if list_call:
+        if isinstance(body, dict) and isinstance(body.get("data"), list):
+            return ok(body["data"])
+        return fail(ProtocolError, f"{what}: expected a JSON list, got {type(body).__name__}")
+    return ok(body)
+
+
+def classify_login(response: RawResponse) -> Verdict:
+    """``POST /login``: the token, or why there is none (403 "Access denied": bad login)."""
+    if response.status in (401, 403):
+        body = response.json_or_none()
+        reason = error_message(body) or response.snippet(120)
+        return fail(AuthenticationError, f"POST login: HTTP {response.status}: {reason}", status=response.status)
+    verdict = classify_read(response, "POST login", list_call=False)
+    if verdict.action != "ok":
+        return verdict
+    success = verdict.value.get("success") if isinstance(verdict.value, dict) else None
+    token = success.get("token") if isinstance(success, dict) else None
+    if not isinstance(token, str) or not token:
+        return fail(ProtocolError, "POST login: the answer holds no success.token")
+    return ok(token)
+
+
+def classify_create(response: RawResponse, what: str) -> Verdict:
+    """A create (``POST /products``...): the new object's id, or what to do about the answer."""
+    verdict = classify_read(response, what, list_call=False)
+    if verdict.action != "ok":
+        return verdict
+    value = verdict.value
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        return fail(ProtocolError, f"{what}: expected the new id, got {str(value)[:60]!r}")
+    return ok(int(value))
+
+
+def error_message(body: Any) -> str:
+    """``error.message`` plus numbered details ("0", "1", …) of a Restler error body."""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return ""
+    error = body["error"]
+    details = [str(error[k]) for k in sorted(error, key=str) if str(k).isdigit()]
+    return "; ".join([str(error.get("message", "")), *details]).strip("; ")
