@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from etl.pipeline.results import StageCounts
 
@@ -46,10 +47,13 @@ class LiveProgress:
 
 def summary_table(results: list[Any], retries: dict[str, int] | None = None) -> Table:
     """One row per stream with its counts and status."""
-    table = Table("source", "stream", *COLUMNS, "retries", "status", title="extract summary")
+    table = Table("source", "stream", *COLUMNS, "retries", title="extract summary")
+    table.add_column("status", overflow="fold")
     for result in results:
         counts = result.counts.as_dict()
-        status = result.status if not result.error else f"{result.status}: {result.error[:80]}"
+        # The whole reason (the server's own words are what an operator acts on), as plain text:
+        # server text may hold brackets that rich would otherwise read as markup.
+        status = Text(result.status if not result.error else f"{result.status}: {result.error[:400]}")
         table.add_row(
             result.source,
             result.stream,
