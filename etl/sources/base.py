@@ -18,14 +18,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
-from etl.http.transport import HttpTransport
 from etl.payload import RawJson, peek
 from etl.pipeline.state import Cursor
 from etl.settings import SourceSettings
+
+if TYPE_CHECKING:
+    from etl.http.transport import HttpTransport
 
 __all__ = ["Cursor", "NoOptions", "Page", "RecordRejected", "SourceClient", "SourceDefinition", "Stream"]
 

@@ -144,3 +144,21 @@ async def test_revoked_key_fails_that_source_only_and_never_leaks(engine, migrat
     async with engine.connect() as conn:
         error = (await conn.execute(select(SyncRun.error))).scalar_one()
     assert secret not in (error or "") and secret not in out.getvalue() and secret not in " ".join(failures)
+
+
+async def test_login_and_password_obtain_a_token_that_is_used(migrated_url, engine) -> None:
+    """With login+password instead of a key, one POST /login gets the token and every later call carries it."""
+    async with simulators(["miclinik"], scale=60) as sims:
+        sim = sims["miclinik"]
+        credentials = {"login": "admin", "password": sim.credentials["password"]}
+        source = source_for("miclinik", sim.base_url, credentials=credentials)
+        report = await run_extract(_settings(migrated_url, source))
+        assert report.status == "succeeded", report.failures()
+        assert await staged_keys(engine, source.name) == truth_keys(sim.state, ENTITIES)
+        logins = [e for e in sim.state.request_log if e["path"].endswith("/login")]
+        assert [e["method"] for e in logins] == ["POST"] and logins[0]["query"] == {}
+        wrong = source_for("miclinik", sim.base_url, name="wrong", credentials={**credentials, "password": "nope-nope"})
+        refused = await run_extract(_settings(migrated_url, wrong))
+    assert refused.status == "failed"
+    assert all(r.error and r.error.startswith("authentication: POST login: HTTP 403") for r in refused.results)
+    assert all("nope-nope" not in (r.error or "") for r in refused.results)

@@ -24,17 +24,19 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from etl.http.errors import ProtocolError
 from etl.http.response import Request
-from etl.http.transport import HttpTransport
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
 from etl.sources.billmanager.config import BillmanagerCredentials, BillmanagerOptions
 from etl.sources.billmanager.doc import classify_doc, session_id
+
+if TYPE_CHECKING:
+    from etl.http.transport import HttpTransport
 
 log = structlog.get_logger(__name__)
 

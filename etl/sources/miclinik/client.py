@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl.http.errors import ProtocolError
 from etl.http.response import Request
-from etl.http.transport import HttpTransport
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
 from etl.sources.miclinik.answers import classify_create, classify_login, classify_read
 from etl.sources.miclinik.config import MiclinikCredentials, MiclinikOptions
+
+if TYPE_CHECKING:
+    from etl.http.transport import HttpTransport
 
 
 class MiclinikClient(SourceClient):

@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from etl.http.errors import FatalError, ProtocolError, SourceError
 from etl.http.response import Request
-from etl.http.transport import HttpTransport
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
 from etl.sources.microbizz.config import MicrobizzCredentials, MicrobizzOptions
 from etl.sources.microbizz.envelope import FORM_CONTENT_TYPE, Answer, build_form, classify_envelope, command_error
+
+if TYPE_CHECKING:
+    from etl.http.transport import HttpTransport
 
 log = structlog.get_logger(__name__)
 

@@ -26,17 +26,19 @@ import asyncio
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from etl.http.errors import ProtocolError, SourceBusy, Verdict, fail, ok, retry
-from etl.http.transport import HttpTransport
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
 from etl.sources.mikrobill.codes import BatchTooLarge, CodeTable
 from etl.sources.mikrobill.config import MikrobillOptions
 from etl.sources.mikrobill.transport import MikrobillTransport, make_transport
+
+if TYPE_CHECKING:
+    from etl.http.transport import HttpTransport
 
 log = structlog.get_logger(__name__)
 FIRST_BATCH_VERSION = (2, 0, 9)

@@ -31,7 +31,7 @@ import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from aiolimiter import AsyncLimiter
@@ -51,11 +51,13 @@ from etl.http.errors import (
 )
 from etl.http.response import NotJson, RawResponse, Request
 from etl.http.retry import parse_retry_after
-from etl.http.transport import HttpTransport
 from etl.redaction import mask_values
 from etl.settings import SourceSettings
 from etl.sources.mikrobill.codes import CodeTable
 from etl.sources.mikrobill.config import MikrobillCredentials, MikrobillOptions
+
+if TYPE_CHECKING:
+    from etl.http.transport import HttpTransport
 
 SESSION_HEADER = "X-MikroBILL-Session"
 DEFAULT_CORE_PORT = 7402

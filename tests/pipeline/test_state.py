@@ -1,0 +1,72 @@
+"""The typed scan state: named steps, one watermark notion, and JSON round trips (old shape included)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from etl.pipeline.state import Scan, StreamState
+
+
+def start(since):
+    return {"after": 0, "since": (since or {}).get("tms")}
+
+
+def test_begin_advance_finish_keeps_the_first_pages_watermark() -> None:
+    """A scan's next watermark is what its first staged page said; finishing makes it the stream's."""
+    state = StreamState()
+    scan = state.begin(run_id="r1", full=False, incremental=True, start=start)
+    assert scan.mode == "full" and scan.cursors == [{"after": 0, "since": None}]
+    scan.advance(0, {"after": 10, "since": None}, {"tms": "t1"})
+    scan.advance(0, {"after": 20, "since": None}, {"tms": "t2"})
+    assert not scan.finished and scan.next_watermark == {"tms": "t1"}
+    scan.advance(0, None, {"tms": "t3"})
+    assert scan.finished
+    state.finish()
+    assert state.scan is None and state.watermark == {"tms": "t1"} and state.last_scan_mode == "full"
+    following = state.begin(run_id="r2", full=False, incremental=True, start=start)
+    assert following.mode == "incremental" and following.cursors == [{"after": 0, "since": "t1"}]
+
+
+def test_a_scan_in_progress_is_resumed_unless_a_full_scan_replaces_an_incremental_one() -> None:
+    """A later run joins the scan in progress; --full replaces an incremental scan but resumes a full one."""
+    state = StreamState(watermark={"tms": "t0"})
+    scan = state.begin(run_id="r1", full=False, incremental=True, start=start)
+    scan.advance(0, {"after": 5, "since": "t0"})
+    assert state.begin(run_id="r2", full=False, incremental=True, start=start) is scan and scan.runs == ["r1", "r2"]
+    replaced = state.begin(run_id="r3", full=True, incremental=True, start=start)
+    assert replaced is not scan and replaced.mode == "full" and replaced.cursors == [{"after": 0, "since": None}]
+    assert state.begin(run_id="r4", full=True, incremental=True, start=start) is replaced
+
+
+def test_rows_of_the_single_cursor_shape_are_read() -> None:
+    """State saved before scans had partitions (one ``cursor``) reads as a one-cursor scan."""
+    old = {"watermark": None, "scan": {"id": "r1", "runs": ["r1"], "mode": "full", "cursor": {"after": 7}}}
+    scan = StreamState.from_json(old).scan
+    assert scan is not None and scan.cursors == [{"after": 7}] and scan.runs == ["r1"]
+
+
+cursors = st.one_of(st.none(), st.dictionaries(st.sampled_from(["after", "p_num", "resumekey"]), st.integers()))
+
+
+@given(
+    watermark=cursors,
+    scan=st.one_of(
+        st.none(),
+        st.builds(
+            Scan,
+            id=st.text(min_size=1, max_size=8),
+            mode=st.sampled_from(["full", "incremental"]),
+            cursors=st.lists(cursors, min_size=1, max_size=3),
+            runs=st.lists(st.text(min_size=1, max_size=8), max_size=3),
+            next_watermark=cursors,
+            started_at=st.text(max_size=10),
+        ),
+    ),
+)
+def test_json_round_trip(watermark, scan) -> None:
+    """Any state survives serialisation to the JSON column unchanged."""
+    if scan is not None and not scan.runs:
+        scan.runs = [scan.id]
+    state = StreamState(watermark=watermark, scan=scan)
+    assert StreamState.from_json(state.to_json()) == state
