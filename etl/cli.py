@@ -148,9 +148,16 @@ def db_current() -> None:
 @reports_errors
 def config_check() -> None:
     """Validate the settings and print them resolved, secrets masked."""
+    from etl.redaction import sanitize_url
+
     settings = CTX.settings()
+    data = settings.model_dump(mode="json")
+    for key in ("database_url", "reporting_url"):
+        data[key] = sanitize_url(data[key])
+    for source in data["sources"]:
+        source["base_url"] = sanitize_url(source["base_url"])
     console.print(f"[green]ok[/green]: {settings.settings_file}", highlight=False)
-    console.print_json(data=settings.model_dump(mode="json"))
+    console.print_json(data=data)
 
 
 @app.command("runs")

@@ -78,10 +78,12 @@ def test_unreachable_database_exit_2() -> None:
 
 def test_config_check_masks_secrets() -> None:
     """`etl config check` prints the resolved settings with every credential masked."""
-    result = run_etl("config", "check", env={"MICLINIK_API_KEY": "very-secret-key-123"})
+    env = {"MICLINIK_API_KEY": "very-secret-key-123", "ETL_REPORTING_URL": "sqlite+aiosqlite://u:db-pass-4567@/x.db"}
+    result = run_etl("config", "check", env=env)
     assert result.returncode == 0, result.stderr
     assert "very-secret-key-123" not in result.stdout
-    assert "demo-cashier-pass" not in result.stdout
+    assert "demo-cashier-pass" not in result.stdout and "demo-crypto-1" not in result.stdout
+    assert "db-pass-4567" not in result.stdout and "u:***@" in result.stdout
     assert '"kind": "miclinik"' in result.stdout
 
 
