@@ -42,7 +42,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if not value or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         seconds = float(text)

@@ -185,8 +185,7 @@ class MikrobillClient(SourceClient):
         calls = 0
 
         def judge(answer: Any) -> Verdict:
-            nonlocal pending, calls
-            calls += 1
+            nonlocal pending
             asked = [paths[i] for i in pending]
             if isinstance(answer, Mapping):
                 # The whole call was refused (busy, too large...): one envelope, not a list.
@@ -214,6 +213,8 @@ class MikrobillClient(SourceClient):
         core = self.core
 
         async def attempt() -> Verdict:
+            nonlocal calls
+            calls += 1  # every call sent counts, answered or not
             answered = await core.process(base, [paths[i] for i in pending])
             return judge(answered.value) if answered.action == "ok" else answered
 
