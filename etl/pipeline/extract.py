@@ -175,8 +175,11 @@ async def extract_stream(
         scan = state.begin(run_id=run_id, full=full, incremental=stream.incremental, start=stream.start)
         await save_state(session, source, stream.name, state)
     log.info("stream started", mode=scan.mode, resumed=resumed and scan.id != run_id, cursors=scan.cursors)
-    if scan.finished:  # a scan whose last page was staged but not yet closed
-        await _stage_page(sessions, stream, Page([], None, calls=0), ([], []), state, result, run_id=run_id)
+    if scan.finished:  # every partition done, the scan not yet closed (a state written by hand or a newer version)
+        async with sessions() as session, session.begin():
+            result.counts.deleted = await _finish_scan(session, state, source=source, entity=stream.entity)
+            await save_state(session, source, stream.name, state)
+        result.complete = True
         return result
     window = max(1, stream.settings.concurrency)
     cursor = scan.cursors[0]

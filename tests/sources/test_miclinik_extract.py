@@ -162,3 +162,20 @@ async def test_login_and_password_obtain_a_token_that_is_used(migrated_url, engi
     assert refused.status == "failed"
     assert all(r.error and r.error.startswith("authentication: POST login: HTTP 403") for r in refused.results)
     assert all("nope-nope" not in (r.error or "") for r in refused.results)
+
+
+async def test_an_old_servers_401_for_a_missing_right_ends_only_that_stream(migrated_url, engine) -> None:
+    """OLD Dolibarr answers a missing right with 401 (not 403): the users stream fails at once, naming the
+    right, and the key is not taken for revoked (the other streams stage everything)."""
+    options = {"miclinik": MiclinikOptions(profile="OLD", bad_key_delay=0.01)}
+    async with simulators(["miclinik"], scale=60, options=options) as sims:
+        sim = sims["miclinik"]
+        readonly = {"api_key": "demo-dolibarr-readonly-key"}
+        source = source_for("miclinik", sim.base_url, credentials=readonly, options={"profile": "old"})
+        report = await run_extract(_settings(migrated_url, source))
+        users_calls = [e for e in sim.state.request_log if e["path"].endswith("/users")]
+    failed = {r.stream: r.error for r in report.results if r.failed}
+    assert list(failed) == ["users"] and "permission" in failed["users"] and "HTTP 401" in failed["users"]
+    assert "You are not allowed to read list of users" in failed["users"]
+    assert len(users_calls) == 1, "a refused right is not confirmed like a refused key"
+    assert await staged_keys(engine, source.name) == truth_keys(sim.state, ENTITIES - {"user"})

@@ -132,3 +132,9 @@ def test_the_form_body_is_one_urlencoded_json_envelope() -> None:
     assert list(fields) == ["json"]
     envelope = json.loads(fields["json"][0])
     assert envelope == identity | {"remoteagent": "billing-etl", "haltonerror": 0, "commands": commands}
+
+
+def test_a_command_refused_in_credential_words_is_a_permission_error_not_bad_credentials() -> None:
+    """Inside an accepted envelope, one command refused as "invalid access token" ends its stream, not the source."""
+    result = {"status": 0, "msg": "Invalid access token for this module"}
+    assert isinstance(command_error(result, "GetTodosByLastChange"), PermissionDenied)

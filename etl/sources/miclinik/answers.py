@@ -16,7 +16,9 @@ answer                                 verdict
 304 / empty 2xx body                   ok: no rows
 404 "No ... found" on a list           ok: no rows; after a full page (``confirm``): retry, then
                                        accepted as the end when still so
-401                                    retry up to ``auth_confirmations`` (Dolibarr sleeps a second
+401 naming a right ("Insuffisant       fail: PermissionDenied (OLD servers answer a missing right or
+rights", "Access not allowed for")     a denied object with 401; NEW ones with 403): the stream ends
+other 401                              retry up to ``auth_confirmations`` (Dolibarr sleeps a second
                                        on a bad key; a key check fails briefly while the database
                                        restarts), then AuthenticationError
 403                                    fail: PermissionDenied
@@ -29,6 +31,7 @@ other 4xx, 501                         fail: BadRequest
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 from etl.http.errors import (
@@ -36,6 +39,7 @@ from etl.http.errors import (
     PermissionDenied,
     ProtocolError,
     ProxyPageError,
+    RetryableError,
     Verdict,
     fail,
     ok,
@@ -47,6 +51,14 @@ from etl.http.retry import parse_retry_after
 from etl.payload import split_array
 
 EMPTY_LIST_404 = ("No ", "not found")
+# OLD servers' 401 for a right the key's user lacks, rather than for the key itself (protocols.md §1.3).
+RIGHTS_401 = re.compile(r"insuffi\w* rights|not allowed", re.IGNORECASE)
+
+
+class EmptyPageToConfirm(RetryableError):
+    """A 404 "none found" after a full page: asked again before it is taken as the end (never raised)."""
+
+    kind = "empty_page"
 
 
 def classify_read(
@@ -63,8 +75,12 @@ def classify_read(
     message = f"{what}: HTTP {status}: {error_message(body) or response.snippet(120) or response.content_type}"
     if status == 404 and list_call and any(marker in error_message(body) for marker in EMPTY_LIST_404):
         if confirm_empty:
-            return retry(ProtocolError, message, value=[], accept_when_exhausted=True, max_attempts=confirm_empty + 1)
+            return retry(
+                EmptyPageToConfirm, message, value=[], accept_when_exhausted=True, max_attempts=confirm_empty + 1
+            )
         return ok([])
+    if status == 401 and RIGHTS_401.search(message):
+        return fail(PermissionDenied, message, status=401)
     if status == 401:
         return retry(AuthenticationError, message, status=401, without_effect=True, max_attempts=auth_confirmations)
     if status == 403:

@@ -101,14 +101,16 @@ def classify_reason(reason: str, *, envelope: bool) -> type[SourceError]:
 
     An envelope-level failure that names nothing recognisable is taken for an identification
     problem: that is what envelope failures are (protocols.md §3.2), and the server's reason
-    is kept in the message either way.
+    is kept in the message either way. One command refused in credential words, inside an
+    envelope whose identification was accepted, is that command's refusal (its stream ends),
+    not bad credentials (which would end the source).
     """
     if _BUSY.search(reason):
         return SourceBusy
     if _PERMISSION.search(reason):
         return PermissionDenied
     if _CREDENTIALS.search(reason):
-        return AuthenticationError
+        return AuthenticationError if envelope else PermissionDenied
     if envelope and not re.search(r"json|command|malformed|syntax", reason, re.IGNORECASE):
         return AuthenticationError
     return BadRequest
