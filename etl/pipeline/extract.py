@@ -37,9 +37,9 @@ from etl.pipeline.staging_writes import (
     load_state,
     mark_deleted,
     reject_records,
-    relax_commit_durability,
     save_state,
     stage_records,
+    tune_staging_transaction,
 )
 from etl.pipeline.state import Cursor, Scan, StreamState
 from etl.redaction import redact
@@ -201,7 +201,7 @@ async def _stage_page(
     scan = state.scan
     assert scan is not None
     async with sessions() as session, session.begin():
-        await relax_commit_durability(session)
+        await tune_staging_transaction(session)
         where = {"source": result.source, "entity": stream.entity, "run_id": run_id}
         counts = await stage_records(session, **where, records=good)
         await reject_records(session, **where, rejections=bad)
