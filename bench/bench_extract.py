@@ -43,20 +43,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_simulator(records: int, port: int) -> subprocess.Popen:
+def start_simulator(records: int, port: int, payloads: str = "pretty") -> subprocess.Popen:
     scale = int(records / MEMBER_SHARE) + 1
-    cmd = [
-        sys.executable,
-        "-m",
-        "etl",
-        "simulate",
-        "--systems",
-        "miclinik",
-        "--scale",
-        str(scale),
-        "--base-port",
-        str(port),
-    ]
+    cmd = [sys.executable, __file__, "--serve", str(scale), str(port), payloads]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -168,9 +157,22 @@ def median_run(repeat: int, *args: str) -> dict:
     return runs[len(runs) // 2]
 
 
-def measure(records: int, databases: list[str], page_size: int, tmp: Path, repeat: int = 1) -> list[dict]:
+def serve(scale: int, port: int, payloads: str) -> None:
+    """The miclinik simulator alone, pretty-printing (Dolibarr's default) or compact (production mode)."""
+    from etl.simulators.miclinik import MiclinikOptions
+    from etl.simulators.serve import serve_forever
+    from etl.simulators.world import World
+
+    options = {"miclinik": MiclinikOptions(production_mode=payloads == "compact")}
+    world = World(seed=42, scale=scale)
+    asyncio.run(serve_forever(["miclinik"], world=world, base_port=port, seed=42, options=options))
+
+
+def measure(
+    records: int, databases: list[str], page_size: int, tmp: Path, repeat: int = 1, payloads: str = "pretty"
+) -> list[dict]:
     port = free_port()
-    simulator = start_simulator(records, port)
+    simulator = start_simulator(records, port, payloads)
     base_url = f"http://127.0.0.1:{port}/api/index.php"
     rows = []
     try:
@@ -205,11 +207,14 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the median is printed")
+    parser.add_argument("--payloads", choices=("pretty", "compact"), default="pretty", help="server JSON layout")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         rows = [
-            row for size in sizes for row in measure(size, args.db.split(","), args.page_size, Path(tmp), args.repeat)
+            row
+            for size in sizes
+            for row in measure(size, args.db.split(","), args.page_size, Path(tmp), args.repeat, args.payloads)
         ]
     print("\nsummary (goals: ratio >= 0.7, peak RSS < 300 MB, RSS at largest <= 110% of smallest)")
     header = ("db", "records", "etl rec/s", "base rec/s", "ratio", "ceil rec/s", "ratio", "RSS MB")
@@ -227,7 +232,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--worker":
+    if len(sys.argv) > 2 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    elif len(sys.argv) > 2 and sys.argv[1] == "--worker":
         role, base_url, page_size = sys.argv[2], sys.argv[3], int(sys.argv[4])
         if role in ("json", "ids"):
             print(json.dumps(asyncio.run(baseline_worker(base_url, page_size, role))))

@@ -15,9 +15,15 @@ PHP never writes but a broken proxy or database might) is split by a structural 
 instead, so the bad record alone is rejected later and its neighbours keep the same
 bytes, hence the same hashes, as on any other run.
 
-Every staged payload gets a *fingerprint*: the JSON text to store and its SHA-256. A raw
-slice is stored and hashed as sent; a decoded value is serialized canonically first
-(sorted keys, no whitespace). Text a SQL text column cannot hold (invalid UTF-8, NUL, an
+Every staged payload gets a *fingerprint*: the JSON text to store and its content hash. A
+raw slice is stored and hashed *compacted*: the whitespace between JSON tokens removed, every
+string, escape, number spelling and key order kept byte for byte, without decoding it
+(msgspec's formatter, ~4 µs for a 4 KB record). So a server that switches between pretty and
+compact output (Dolibarr's ``API_PRODUCTION_MODE``) changes neither the hash nor the stored
+text, while a space added inside a string value does. A decoded value is serialized
+canonically (sorted keys, no whitespace). The hash is XXH3-128 (0.2 µs for 4 KB against
+2.9 µs for SHA-256 here): it detects changes, it does not defend against a server forging
+collisions. Text a SQL text column cannot hold (invalid UTF-8, NUL, an
 unpaired surrogate) raises ``ValueError`` with the reason, and the record is rejected.
 
 Pure: no I/O here.
@@ -25,7 +31,6 @@ Pure: no I/O here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from functools import cache
@@ -33,6 +38,7 @@ from typing import Any
 
 import msgspec
 import orjson
+import xxhash
 
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 NUL_REASON = "text contains a NUL character, which SQL text columns cannot store"
@@ -158,29 +164,44 @@ def canonical_json(payload: Any) -> bytes:
         raise ValueError(f"payload cannot be stored as JSON: {exc}") from None
 
 
-def fingerprint(payload: Any) -> tuple[JsonText, str]:
-    """The payload's JSON text, ready to store as is, and its SHA-256.
+def content_hash(data: bytes) -> str:
+    """The hash staging compares: XXH3-128 of the stored JSON text, as 32 hex digits."""
+    return xxhash.xxh3_128_hexdigest(data)
 
-    A :class:`RawJson` record is stored and hashed as the server sent it; a decoded value is
-    serialized canonically first."""
+
+def compact(data: bytes) -> bytes:
+    """JSON text without the whitespace between its tokens, everything else byte for byte;
+    ``data`` itself when the formatter cannot read it (the record is judged on its own later)."""
+    try:
+        return msgspec.json.format(data, indent=-1)
+    except msgspec.DecodeError:
+        return data
+
+
+def fingerprint(payload: Any) -> tuple[JsonText, str]:
+    """The payload's JSON text, ready to store as is, and its content hash.
+
+    A :class:`RawJson` record is stored and hashed compacted (see the module docstring); a
+    decoded value is serialized canonically first."""
     if isinstance(payload, RawJson):
         return _raw_fingerprint(payload)
     data = canonical_json(payload)
     if _has_escape(data, _NUL_ESCAPE):
         raise ValueError(NUL_REASON)
-    return JsonText(data.decode()), hashlib.sha256(data).hexdigest()
+    return JsonText(data.decode()), content_hash(data)
 
 
 def _raw_fingerprint(record: RawJson) -> tuple[JsonText, str]:
+    data = compact(record)
     try:
-        text = JsonText(record, "utf-8")  # decoded straight into the marker type: one copy, not two
+        text = JsonText(data, "utf-8")  # decoded straight into the marker type: one copy, not two
     except UnicodeDecodeError as exc:
         raise ValueError(f"undecodable text (not valid UTF-8 at byte {exc.start})") from None
-    if not record.checked or _has_escape(record, _SURROGATE_ESCAPE):
+    if not record.checked or _has_escape(data, _SURROGATE_ESCAPE):
         canonical_json(record.value())  # the reason for malformed JSON or an unpaired surrogate
-    if _has_escape(record, _NUL_ESCAPE):
+    if _has_escape(data, _NUL_ESCAPE):
         raise ValueError(NUL_REASON)
-    return text, hashlib.sha256(record).hexdigest()
+    return text, content_hash(data)
 
 
 # Plain patterns keep the regex engine on its fast literal scan; the backslashes before a

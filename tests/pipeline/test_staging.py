@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import select, text
 
 from etl.db.engine import session_factory
 from etl.db.staging import StagedRecord
-from etl.payload import RawJson, UncheckedRawJson, fingerprint
+from etl.payload import RawJson, UncheckedRawJson, content_hash, fingerprint
 from etl.pipeline.staging_writes import mark_deleted, stage_records
 
 # Storable text: NUL and lone surrogates are refused by design (see the test below).
@@ -108,21 +107,31 @@ def test_a_malformed_unchecked_slice_is_refused() -> None:
 )
 def test_raw_records_with_escapes_that_are_fine_are_kept(raw: bytes) -> None:
     stored, digest = fingerprint(RawJson(raw))
-    assert stored == raw.decode() and digest == hashlib.sha256(raw).hexdigest()
+    assert stored == raw.decode() and digest == content_hash(raw)
 
 
 @given(st.dictionaries(st.text(storable, max_size=8), json_values, max_size=6), st.sampled_from([False, True]))
 def test_a_raw_record_is_stored_and_hashed_as_sent(payload: dict, ascii_only: bool) -> None:
-    """The stored text is the received bytes, decoded; the hash is theirs; both decode to the value."""
+    """A compact record is stored as the received bytes, hashed as them, and decodes to the value;
+    the same record pretty-printed gets the same text and hash (only inter-token whitespace differs)."""
     raw = json.dumps(payload, ensure_ascii=ascii_only, separators=(",", ":")).encode()
     stored, digest = fingerprint(RawJson(raw))
-    assert stored.encode() == raw and digest == hashlib.sha256(raw).hexdigest()
+    assert stored.encode() == raw and digest == content_hash(raw)
     assert json.loads(stored) == payload
+    pretty = json.dumps(payload, ensure_ascii=ascii_only, indent=4).encode()
+    assert fingerprint(RawJson(pretty)) == (stored, digest)
+
+
+def test_whitespace_inside_a_string_is_content() -> None:
+    """Compacting removes only the whitespace between tokens: a space added inside a value is a change."""
+    one = fingerprint(RawJson(b'{ "id": "1",\n  "name": "Ann  Lee", "n": 1.50 }'))
+    assert one[0] == '{"id":"1","name":"Ann  Lee","n":1.50}'
+    assert fingerprint(RawJson(b'{"id":"1","name":"Ann Lee","n":1.50}'))[1] != one[1]
 
 
 async def test_raw_payloads_are_kept_byte_for_byte_in_the_database(engine) -> None:
-    """Key order, spacing and number spelling survive staging: the column holds the source's text."""
-    raw = b'{"zeta":1, "id":"7","price":"25.10","amount":1.50,"alpha":[ ]}'
+    """Key order, escapes and number spelling survive staging: the column holds the source's (compact) text."""
+    raw = b'{"zeta":1,"id":"7","price":"25.10","amount":1.50,"alpha":[],"e":1E5,"s":"a\\/b  c"}'
     async with session_factory(engine)() as session, session.begin():
         await stage_records(
             session, source="s", entity="product", run_id="run-1", records=[("7", *fingerprint(RawJson(raw)))]

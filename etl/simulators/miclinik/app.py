@@ -7,11 +7,13 @@ method runs (call stage). Every answer that is not a success goes through :class
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+import msgspec
 from aiohttp import web
 
 from etl.simulators.faults import FaultPlan
@@ -144,7 +146,22 @@ async def _index_php(request: web.Request, handler: Callable[[web.Request], Awai
         response = web.Response(status=http_error.status, body=http_error.text.encode() if http_error.text else None)
     entry["what"] = f"{call} {urlencode(sorted(request.query.items()))}".strip()
     entry["status"] = response.status
+    if not state.options.production_mode:
+        _pretty_print(response)
     return response
+
+
+def _pretty_print(response: web.StreamResponse) -> None:
+    """Without API_PRODUCTION_MODE Restler pretty-prints every JSON answer (protocols.md §1.9):
+    the same record arrives as other bytes when the setting changes. Bodies the formatter cannot
+    read (an unpaired surrogate escape) go out as they are, as PHP would have written them."""
+    if not isinstance(response, web.Response) or not response.body or "json" not in (response.content_type or ""):
+        return
+    body = response.body if isinstance(response.body, bytes) else None
+    if body is None:
+        return
+    with contextlib.suppress(msgspec.DecodeError):
+        response.body = msgspec.json.format(body, indent=4)
 
 
 ROUTES: list[tuple[str, str, str, Handler, bool]] = [

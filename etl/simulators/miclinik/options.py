@@ -29,7 +29,8 @@ class MiclinikOptions:
     - ``api_key`` / ``login`` / ``password``: the admin user's key and ``/login`` credentials.
     - ``readonly_api_key``: key of a staff user that may read products, third parties and orders
       but may not write or list users, so permission errors (401 OLD / 403 NEW) can be provoked.
-    - ``production_mode``: ``API_PRODUCTION_MODE``; when on, error bodies carry no ``debug``.
+    - ``production_mode``: ``API_PRODUCTION_MODE``; when on, error bodies carry no ``debug`` and
+      JSON is compact; when off (Dolibarr's default) every JSON answer is pretty-printed.
     - ``bad_key_delay``: seconds slept before answering an unknown key (Dolibarr sleeps 1 s).
     - ``revoked_burst``: how many consecutive requests a fired ``revoked_key`` fault rejects.
     - ``clock``: the server's time source (Unix seconds); tests inject a controllable one.
