@@ -117,11 +117,11 @@ def _database_url() -> str:
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create or migrate the staging schema."""
     from etl.db import migrate
-    from etl.db.engine import describe_url
+    from etl.redaction import sanitize_url
 
     url = _database_url()
     migrate.upgrade(url, revision)
-    console.print(f"{describe_url(url)}: {migrate.current(url) or 'base'}", highlight=False)
+    console.print(f"{sanitize_url(url)}: {migrate.current(url) or 'base'}", highlight=False)
 
 
 @db_app.command("downgrade")

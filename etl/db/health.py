@@ -6,7 +6,8 @@ import asyncio
 
 from sqlalchemy import text
 
-from etl.db.engine import create_engine, describe_url
+from etl.db.engine import create_engine
+from etl.redaction import sanitize_url
 from etl.settings import ConfigError
 
 
@@ -19,6 +20,6 @@ async def ensure_reachable(url: str, settings_file: str, key: str = "database_ur
                 await conn.execute(text("SELECT 1"))
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0] or type(exc).__name__
-        raise ConfigError(settings_file, key, f"database unreachable at {describe_url(url)}: {reason}") from None
+        raise ConfigError(settings_file, key, f"database unreachable at {sanitize_url(url)}: {reason}") from None
     finally:
         await engine.dispose()

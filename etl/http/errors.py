@@ -152,34 +152,39 @@ def renew(message: str, *, error: type[SourceError] = SessionExpired) -> Verdict
     return Verdict("renew", error=error, message=message, without_effect=True)
 
 
-# HTTP status -> (action, error class, refused without effect). Statuses not listed:
-# 2xx/304 ok, other 4xx fail as BadRequest, other 5xx retry as ServerError (effect unknown).
-STATUS_TABLE: dict[int, tuple[Action, type[SourceError], bool]] = {
-    400: ("fail", BadRequest, True),
-    401: ("fail", AuthenticationError, True),
-    403: ("fail", PermissionDenied, True),
-    404: ("fail", BadRequest, True),
-    405: ("fail", BadRequest, True),
-    408: ("retry", TransportError, False),
-    429: ("retry", RateLimited, True),
-    501: ("fail", BadRequest, True),
+# HTTP status -> what it means. Statuses not listed: 2xx/304 ok, other 4xx fail as BadRequest,
+# other 5xx retry as ServerError.
+STATUS_TABLE: dict[int, tuple[Action, type[SourceError]]] = {
+    400: ("fail", BadRequest),
+    401: ("fail", AuthenticationError),
+    403: ("fail", PermissionDenied),
+    404: ("fail", BadRequest),
+    405: ("fail", BadRequest),
+    408: ("retry", TransportError),
+    429: ("retry", RateLimited),
+    501: ("fail", BadRequest),
 }
 
 
-def status_verdict(status: int, message: str, *, retry_after: float | None = None) -> Verdict:
-    """What an HTTP status means before the protocol looks at the body.
+def refused_without_effect(error: type[SourceError], status: int | None, retry_after: float | None) -> bool:
+    """Whether a retryable answer says the server turned the call away before acting on it: a busy
+    answer, a rate limit, or a 503 that says when to come back (Retry-After). A timeout, a reset or
+    any other 5xx may have come half-way through."""
+    return issubclass(error, SourceBusy | RateLimited) or (status == 503 and retry_after is not None)
 
-    A 503 that says when to come back (Retry-After) is a refusal without effect: the server
-    or its proxy turned the request away rather than failing half-way through it."""
+
+def status_verdict(status: int, message: str, *, retry_after: float | None = None) -> Verdict:
+    """What an HTTP status means before the protocol looks at the body."""
     if 200 <= status < 300 or status == 304:
         return ok()
-    action, error, without_effect = STATUS_TABLE.get(
-        status, ("retry", ServerError, False) if status >= 500 else ("fail", BadRequest, True)
-    )
-    if status == 503 and retry_after is not None:
-        without_effect = True
+    action, error = STATUS_TABLE.get(status, ("retry", ServerError) if status >= 500 else ("fail", BadRequest))
     return Verdict(
-        action, error=error, message=message, status=status, retry_after=retry_after, without_effect=without_effect
+        action,
+        error=error,
+        message=message,
+        status=status,
+        retry_after=retry_after,
+        without_effect=refused_without_effect(error, status, retry_after),
     )
 
 
@@ -189,19 +194,15 @@ def error_from_status(status: int, message: str, *, retry_after: float | None = 
 
 
 def verdict_of(error: SourceError) -> Verdict:
-    """The verdict an already classified error stands for (for protocols whose pure readers raise).
-
-    Busy answers and rate limits are refusals without effect; so is an expired session, which is
-    renewed rather than waited out."""
+    """The verdict an already classified error stands for (for protocols whose pure readers raise);
+    an expired session is renewed rather than waited out."""
     if isinstance(error, SessionExpired):
         return renew(str(error), error=type(error))
-    action: Action = "retry" if isinstance(error, RetryableError) else "fail"
-    refused = isinstance(error, SourceBusy | RateLimited) or (error.status == 503 and error.retry_after is not None)
     return Verdict(
-        action,
+        "retry" if isinstance(error, RetryableError) else "fail",
         error=type(error),
         message=str(error),
         status=error.status,
         retry_after=error.retry_after,
-        without_effect=refused or action == "fail",
+        without_effect=refused_without_effect(type(error), error.status, error.retry_after),
     )

@@ -21,6 +21,7 @@ with POST. No aiohttp here.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -42,14 +43,12 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if not value or not value.strip():
         return None
     text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(text)
     try:
         seconds = float(text)
     except ValueError:
         pass
     else:
-        return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
+        return seconds if seconds >= 0 and math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

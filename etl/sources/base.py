@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
@@ -47,7 +47,7 @@ class SettingsModel(BaseModel):
         # Settings built in code may wrap every credential as a secret; a login is not one.
         if not isinstance(data, dict):
             return data
-        plain = {name for name, info in cls.model_fields.items() if "SecretStr" not in str(info.annotation)}
+        plain = set(cls.model_fields) - secret_fields(cls)
         return {k: v.get_secret_value() if k in plain and isinstance(v, SecretStr) else v for k, v in data.items()}
 
 
@@ -159,15 +159,13 @@ class SourceDefinition:
 
     def secret_names(self) -> set[str]:
         """Names of every field that holds a secret: ``SecretStr`` fields of both models, and wire names."""
-        return {*_secret_fields(self.credentials), *_secret_fields(self.options), *self.wire_secrets}
+        return {*secret_fields(self.credentials), *secret_fields(self.options), *self.wire_secrets}
 
 
-def _secret_fields(model: type[BaseModel]) -> set[str]:
+def secret_fields(model: type[BaseModel]) -> set[str]:
+    """Names (and aliases) of the fields of ``model`` typed ``SecretStr`` or ``SecretStr | None``."""
     names = set()
     for name, info in model.model_fields.items():
-        annotation = str(info.annotation)
-        if info.annotation is SecretStr or "SecretStr" in annotation:
-            names.add(name)
-            if info.alias:
-                names.add(info.alias)
+        if info.annotation is SecretStr or SecretStr in get_args(info.annotation):
+            names.update({name, info.alias} - {None})
     return names

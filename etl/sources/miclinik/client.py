@@ -90,6 +90,5 @@ class MiclinikClient(SourceClient):
         classify = functools.partial(classify_create, what=f"POST {resource}")
         return await self.transport.call(request, classify, what=f"POST {resource}", safe=False)
 
-    def _get(self, resource: str, params: dict[str, Any] | None) -> Any:
-        # Built per attempt: the headers read the key as it is now.
-        return lambda: Request("GET", f"{self.settings.base_url}/{resource}", params=params or {}, headers=self.headers)
+    def _get(self, resource: str, params: dict[str, Any] | None) -> Request:
+        return Request("GET", f"{self.settings.base_url}/{resource}", params=params or {}, headers=self.headers)

@@ -51,8 +51,10 @@ class DolibarrListStream(Stream):
     def position(self, cursor: Cursor) -> tuple[int]:
         return (int(cursor["after"]),)
 
+    @functools.cached_property
     def next_watermark(self) -> Cursor:
-        """The server's clock at connection minus the overlap, in the zone and layout its filters use."""
+        """The server's clock at connection minus the overlap, in the zone and layout its filters use
+        (the same for every page of the scan: the clock is read once, when the client opens)."""
         options: MiclinikOptions = self.settings.options
         now = self.client.server_now or datetime.now(UTC)
         # OLD servers refuse a ":" inside a filter value, so they get MySQL's compact datetime form.
@@ -75,7 +77,7 @@ class DolibarrListStream(Stream):
     async def fetch(self, cursor: Cursor) -> Page:
         # After a full page, a 404 "none found" may be a glitch of an OLD server: it is confirmed.
         records = await self.client.get_list(self.resource, self.query(cursor), confirm_empty=bool(cursor["after"]))
-        watermark = self.next_watermark()
+        watermark = self.next_watermark
         if len(records) < self.settings.page_size:
             return Page(records, None, watermark=watermark)
         return Page(records, {**cursor, "after": last_rowid(self, records, cursor)}, watermark=watermark)
