@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -46,6 +49,23 @@ class Timeouts(BaseModel):
     total: float = Field(300.0, gt=0)
 
 
+def _interval(value: Any) -> Any:
+    """``7d``, ``36h``, ``90m`` or anything pydantic reads as a timedelta (seconds, ISO 8601)."""
+    if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dhm])\s*", value)):
+        number, unit = float(match[1]), match[2]
+        return timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: number})
+    return value
+
+
+def _at_least_a_day(value: timedelta) -> timedelta:
+    if value < timedelta(days=1):
+        raise ValueError("must be at least one day (a sweep is a full scan of the stream)")
+    return value
+
+
+SweepInterval = Annotated[timedelta, BeforeValidator(_interval), AfterValidator(_at_least_a_day)]
+
+
 class SourceSettings(BaseModel):
     """One billing system installation; several of one kind may coexist.
 
@@ -70,6 +90,15 @@ class SourceSettings(BaseModel):
     retry_after_max: float = Field(120.0, ge=0, description="longest Retry-After honoured")
     call_budget: float = Field(900.0, gt=0, description="seconds one call may spend on all its attempts")
     options: Any = Field(default_factory=dict, validate_default=True)
+    # Deletion guard (etl.pipeline.deletions): a complete full scan that would mark more than this
+    # share of a stream's live rows (streams of more than min_rows_for_fraction rows), or every
+    # one of them, is held for an operator instead of applied.
+    max_delete_fraction: float = Field(0.2, ge=0, le=1)
+    min_rows_for_fraction: int = Field(50, ge=0)
+    max_rereads: int = Field(3, ge=0, le=20, description="re-read passes when offset pages shift mid-scan")
+    full_scan_every: dict[str, SweepInterval] = Field(
+        default_factory=dict, description="per stream: full scan when the last one is older (e.g. 7d, 36h)"
+    )
 
     @field_validator("kind")
     @classmethod

@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
@@ -29,7 +30,16 @@ from etl.settings import SourceSettings
 if TYPE_CHECKING:
     from etl.http.transport import HttpTransport
 
-__all__ = ["Cursor", "NoOptions", "Page", "RecordRejected", "SourceClient", "SourceDefinition", "Stream"]
+__all__ = [
+    "Cursor",
+    "Evidence",
+    "NoOptions",
+    "Page",
+    "RecordRejected",
+    "SourceClient",
+    "SourceDefinition",
+    "Stream",
+]
 
 
 class RecordRejected(Exception):
@@ -56,18 +66,43 @@ class NoOptions(SettingsModel):
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What one page says, in the protocol's own terms, about whether the scan sees the whole list.
+
+    A full scan marks deletions only on proof (protocols.md §1.9, §4.5: a restricted key, a
+    logon form or a silent page cap all read as a shorter list without any error):
+
+    - ``total``: the server's own count of the whole list (BILLmanager ``p_elems``), when it
+      gives one; the pass must receive at least that many rows.
+    - ``doubt``: a named check this page failed (``$func`` is not the function asked, no
+      ``p_elems`` on a paged list...); the scan still stages what it read, but deletes nothing.
+    - ``shifted``: rows moved under offset paging since the pass began (``p_elems`` changed):
+      the engine re-reads the list in a new pass, so only rows missing from a consistent pass
+      are marked deleted.
+    """
+
+    total: int | None = None
+    doubt: str | None = None
+    shifted: str | None = None
+
+
+@dataclass(frozen=True)
 class Page:
     """One fetched page: the raw records, where to resume after them, and what the server said of time.
 
     ``next_cursor`` is ``None`` when the stream has nothing more. ``watermark`` is where the
     *next* incremental scan should start, as far as this call can tell (the server's clock,
     minus any overlap the protocol needs); the engine keeps the one of the scan's first page.
+    ``received`` is how many rows the server answered, when the stream kept only some of them
+    (the completeness check counts what the server sent, not what this stream stages).
     """
 
     records: list[Any]
     next_cursor: Cursor | None
     watermark: Cursor | None = None
     calls: int = 1
+    evidence: Evidence = field(default_factory=Evidence)
+    received: int | None = None
 
 
 class SourceClient:
@@ -96,6 +131,10 @@ class Stream(ABC):
     # True when a page's records come in ascending numeric id order (keyset paging): the
     # engine refuses a page whose ids run backwards.
     ascending_ids: ClassVar[bool] = False
+    # For incremental streams whose cursor misses some changes (content changing without its
+    # timestamp, hard deletions): a run does a full scan when the last complete one is older.
+    # Settings override it per stream (``full_scan_every``).
+    full_scan_every: ClassVar[timedelta | None] = None
 
     def __init__(self, client: Any, settings: SourceSettings) -> None:
         self.client = client
@@ -116,6 +155,10 @@ class Stream(ABC):
     def position(self, cursor: Cursor) -> tuple[Any, ...] | None:
         """A value that must grow from each cursor to the next, when the paging has an order."""
         return None
+
+    def is_deleted(self, record: Any) -> bool:
+        """Whether the record is the server's tombstone (a ``deleted`` flag): staged, and marked deleted."""
+        return False
 
     def source_id(self, record: Any) -> str:
         """The record's id in its system; raise :class:`RecordRejected` when it has none."""
