@@ -162,15 +162,27 @@ async def test_5_3_4_by_number_without_number_fails(start: Start, command: str) 
 
 
 # -- 5.3.5 incremental sync -------------------------------------------------------
-async def test_5_3_5_changedate_changetime_filter(start: Start) -> None:
-    """Only objects changed at or after changedate/changetime come back."""
-    mbz = await start(timezone="UTC")
+@pytest.mark.parametrize("strict", [True, False])
+async def test_5_3_5_changetime_is_strictly_after_unless_switched_off(start: Start, strict: bool) -> None:
+    """Objects changed strictly after changedate/changetime come back (at or after with the switch off)."""
+    mbz = await start(timezone="UTC", changetime_strictly_after=strict)
     everything, _, _ = await mbz.sync("GetCustomersByLastChange", "customers")
     cut = sorted(stamp_of(c) for c in everything)[len(everything) // 2]
     day, clock_time = cut.split(" ")
     later, _, _ = await mbz.sync("GetCustomersByLastChange", "customers", changedate=day, changetime=clock_time)
-    assert sorted(c["id"] for c in later) == sorted(c["id"] for c in everything if stamp_of(c) >= cut)
+    wanted = [c["id"] for c in everything if (stamp_of(c) > cut if strict else stamp_of(c) >= cut)]
+    assert sorted(c["id"] for c in later) == sorted(wanted)
     assert 0 < len(later) < len(everything)
+    assert (cut in {stamp_of(c) for c in later}) is not strict
+
+
+async def test_5_3_5_changedate_alone_is_on_or_after_that_day(start: Start) -> None:
+    """Without changetime, every object changed on the given day or later comes back."""
+    mbz = await start(timezone="UTC")
+    everything, _, _ = await mbz.sync("GetCustomersByLastChange", "customers")
+    day = sorted(c["changedate"] for c in everything)[len(everything) // 2]
+    later, _, _ = await mbz.sync("GetCustomersByLastChange", "customers", changedate=day)
+    assert sorted(c["id"] for c in later) == sorted(c["id"] for c in everything if c["changedate"] >= day)
 
 
 async def test_5_3_5_resumekey_chunks_cover_all_without_repeats(start: Start) -> None:

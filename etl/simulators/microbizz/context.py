@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import time
 from typing import Any
 
 from etl.simulators.microbizz import resume
@@ -13,11 +12,11 @@ from etl.simulators.microbizz.state import MicrobizzState
 from etl.simulators.microbizz.store import Row, Table
 from etl.simulators.microbizz.types import (
     BadValue,
-    moment,
     parse_date,
     parse_number,
     parse_string,
     parse_time,
+    since_test,
     stamp,
 )
 
@@ -90,16 +89,19 @@ def record_list(ctx: Context, table_name: str, record_id: int | None) -> list[di
     return [render_object(ctx, table_name, record_id, row)] if row is not None and record_id is not None else []
 
 
-def since_of(ctx: Context, args: dict[str, Any]) -> int:
-    """The moment ``changedate``/``changetime`` name; changetime defaults to midnight."""
+def since_of(ctx: Context, args: dict[str, Any]) -> tuple[int, Callable[[int], bool] | None]:
+    """The lower bound ``changedate``/``changetime`` name, and the exact test of a change moment."""
     if args.get("changedate") in (None, ""):
         raise CommandError("changedate missing")
     try:
         day = parse_date(args["changedate"], "changedate")
-        at = parse_time(args["changetime"], "changetime") if args.get("changetime") not in (None, "") else time(0)
+        at = parse_time(args["changetime"], "changetime") if args.get("changetime") not in (None, "") else None
     except BadValue as exc:
         raise CommandError(str(exc)) from None
-    return moment(day, at, ctx.state.zone)
+    options = ctx.state.options
+    return since_test(
+        day, at, ctx.state.zone, strict=options.changetime_strictly_after, wallclock=options.wallclock_filter
+    )
 
 
 def change_feed(
@@ -110,6 +112,7 @@ def change_feed(
     since: int,
     limit: int,
     keep: Callable[[Row], bool] | None = None,
+    admit: Callable[[int], bool] | None = None,
     flags: str = "",
     render_row: Callable[[int, Row], dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -132,8 +135,11 @@ def change_feed(
             raise CommandError("resumekey was issued for other filters (e.g. ignoreclosed)")
         if point.since != since:
             raise CommandError("resumekey does not match changedate/changetime")
+        lifetime = state.options.resumekey_lifetime_seconds
+        if lifetime is not None and ctx.received - point.snapshot > lifetime * 1_000_000:
+            raise CommandError(state.options.resumekey_expired_msg)
         snapshot, after = point.snapshot, point.after
-    served, more = ctx.table(table_name).chunk(since, snapshot, after, limit, keep)
+    served, more = ctx.table(table_name).chunk(since, snapshot, after, limit, keep, admit)
     draw = render_row or (lambda record_id, row: render_object(ctx, table_name, record_id, row))
     objects = [draw(record_id, row) for (_, record_id), row in served]
     next_key = None
@@ -150,8 +156,9 @@ def by_last_change(
     **feed: Any,
 ) -> dict[str, Any]:
     """The whole ``…ByLastChange`` answer: ``{output: [...]}`` plus ``resumekey`` when more follow."""
+    since, admit = since_of(ctx, args)
     objects, next_key = change_feed(
-        ctx, args, table_name, since=since_of(ctx, args), limit=ctx.state.options.chunk_size, **feed
+        ctx, args, table_name, since=since, admit=admit, limit=ctx.state.options.chunk_size, **feed
     )
     result: dict[str, Any] = {output: objects}
     if next_key:

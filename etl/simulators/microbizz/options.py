@@ -40,6 +40,17 @@ class MicrobizzOptions:
       busy) [guess: 200, the body carries the failure].
     - ``timezone``: zone of every date/time the API reads and writes; a Danish service is
       assumed to speak Copenhagen local time [guess].
+    - ``changetime_strictly_after``: ``…ByLastChange`` serves records changed strictly after
+      ``changetime``, at the second (True, the default: "changed after the provided date and
+      time" [C]); False serves "at or after". ``changedate`` alone is always "on or after".
+    - ``wallclock_filter``: compare change times as local date/time without zone, the way a
+      server storing local DATETIME columns does (True, the default [guess]): a change in the
+      second pass of the repeated autumn DST hour then reads as *earlier* than a watermark
+      taken in the first pass. False compares absolute moments.
+    - ``resumekey_lifetime_seconds``: a resumekey older than this (since its sequence's first
+      chunk) is refused at command level [guess: None, keys never expire].
+    - ``resumekey_expired_msg``: the ``msg`` of that refusal; its wording is [U], so tests vary it
+      to show a client does not depend on it.
     - ``extra_field_rate``: share of objects, results and envelopes that carry fields a client
       does not know yet (the docs promise new fields may appear) [guess: 0.1].
     - ``slow_seconds_per_object``: latency added per object answered, the "large queries
@@ -60,6 +71,10 @@ class MicrobizzOptions:
     halt_emits_skipped: bool = False
     error_http_status: int = 200
     timezone: str = "Europe/Copenhagen"
+    changetime_strictly_after: bool = True
+    wallclock_filter: bool = True
+    resumekey_lifetime_seconds: float | None = None
+    resumekey_expired_msg: str = "Session data expired, please start over"
     extra_field_rate: float = 0.1
     slow_seconds_per_object: float = 0.0
     user_count: int = 36
@@ -74,6 +89,8 @@ class MicrobizzOptions:
             raise ValueError("pending_chunk_size must be at least 1 or None")
         if not 0.0 <= self.extra_field_rate <= 1.0:
             raise ValueError("extra_field_rate must lie between 0 and 1")
+        if self.resumekey_lifetime_seconds is not None and self.resumekey_lifetime_seconds < 0:
+            raise ValueError("resumekey_lifetime_seconds must be at least 0 or None")
         ZoneInfo(self.timezone)  # fail at start, naming the bad zone, rather than on the first request
 
     @property

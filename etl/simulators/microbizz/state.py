@@ -85,6 +85,19 @@ class MicrobizzState:
                     changed += 1
         return changed
 
+    def soft_delete(self, table_name: str, record_id: int) -> None:
+        """Flag a record ``deleted`` (1) as the UI's delete does: changed now, so the change feed serves it."""
+        row = self.tables[table_name].get(record_id)
+        if row is None:
+            raise KeyError(f"{table_name} {record_id} does not exist")
+        self.tables[table_name].put(record_id, {**row, "deleted": True}, self.now())
+
+    def hard_delete(self, table_name: str, record_id: int) -> None:
+        """Remove a record entirely: no ``…ByLastChange`` ever serves it again (§3.5 [U] made concrete)."""
+        if self.tables[table_name].get(record_id) is None:
+            raise KeyError(f"{table_name} {record_id} does not exist")
+        self.tables[table_name].remove(record_id)
+
     def truth(self) -> Iterator[TruthRow]:
         """Every record served now that renders a world entity (API-created records have none).
 

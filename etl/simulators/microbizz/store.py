@@ -13,7 +13,9 @@ that as-of-snapshot position but rendered with its current data. Hence:
   place in the sequence and is served once, already showing the new values;
 - its new change moment lies after the snapshot, so the next sync (watermark = the
   envelope date/time of the sequence's *first* call) serves it again;
-- records created during the sequence are not part of it; the next sync has them.
+- records created during the sequence are not part of it; the next sync has them;
+- a record *removed* (:meth:`Table.remove`, a hard delete) is simply gone: no change feed
+  serves it again, with or without a ``deleted`` flag; only a full read shows it missing.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Table:
         self.rows: dict[int, Row] = {}
         self.history: dict[int, list[int]] = {}
         self.created: list[int] = []
+        self.removed: set[int] = set()
         self.by_number: dict[str, set[int]] = {}
         self.next_id = base.first_free_id
         self.version = 0
@@ -84,6 +87,8 @@ class Table:
     # -- single records --------------------------------------------------
     def get(self, record_id: int) -> Row | None:
         """The current row, or None if there is no such record."""
+        if record_id in self.removed:
+            return None
         if record_id in self.rows:
             return self.rows[record_id]
         return self.base.row(record_id)
@@ -121,18 +126,26 @@ class Table:
         self.put(record_id, row, now)
         return record_id
 
+    def remove(self, record_id: int) -> None:
+        """Delete the record outright (a hard delete): it is no longer served anywhere."""
+        self.removed.add(record_id)
+        self.version += 1
+
     def find_number(self, number: str) -> int | None:
         """A record whose number field is ``number``; with duplicates the lowest id wins."""
         candidates = set(self.by_number.get(number, ()))
         seeded = self.base.find_number(number)
         if seeded is not None and seeded not in self.rows:
             candidates.add(seeded)
+        candidates -= self.removed
         return min(candidates) if candidates else None
 
     def ids(self) -> Iterator[int]:
-        """Every record id: seeded ones ascending, then the created ones."""
-        yield from self.base.ids()
-        yield from self.created
+        """Every record id still present: seeded ones ascending, then the created ones."""
+        for record_id in self.base.ids():
+            if record_id not in self.removed:
+                yield record_id
+        yield from (record_id for record_id in self.created if record_id not in self.removed)
 
     # -- chunked change feed ---------------------------------------------
     def _base_index(self) -> array:
@@ -174,8 +187,12 @@ class Table:
         after: Key | None,
         limit: int,
         keep: Callable[[Row], bool] | None = None,
+        admit: Callable[[int], bool] | None = None,
     ) -> tuple[list[tuple[Key, Row]], bool]:
-        """Up to ``limit`` records after ``after`` in the sequence (since, snapshot); and whether more follow."""
+        """Up to ``limit`` records after ``after`` in the sequence (since, snapshot); and whether more follow.
+
+        ``since`` is a lower bound; ``admit``, when given, is the exact test of a change moment
+        (a strict "after", or a comparison in the tenant's wall-clock time)."""
         overlay = self._overlay_keys(since, snapshot)
         start = bisect_right(overlay, after) if after else 0
         merged = heapq.merge(
@@ -183,6 +200,8 @@ class Table:
         )
         served: list[tuple[Key, Row]] = []
         for key in merged:
+            if admit is not None and not admit(key[0]):
+                continue
             row = self.get(key[1])
             if row is None or (keep and not keep(row)):
                 continue

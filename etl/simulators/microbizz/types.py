@@ -13,6 +13,7 @@ tenant's zone only matters where a date and a time are read or written.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -169,4 +170,43 @@ def moment(day: date, clock_time: time, zone: ZoneInfo) -> int:
     a watermark read back never skips the changes made in the repeated hour.
     """
     local = datetime.combine(day, clock_time).replace(tzinfo=zone, fold=0)
+    return to_micros(local)
+
+
+_DAY_MICROS = 86_400 * 1_000_000
+
+
+def since_test(
+    day: date, clock_time: time | None, zone: ZoneInfo, *, strict: bool, wallclock: bool
+) -> tuple[int, Callable[[int], bool] | None]:
+    """How ``…ByLastChange`` reads ``changedate``/``changetime``: a lower bound and the exact test.
+
+    ``changetime`` given: changed strictly *after* it, at the second (``strict``, [C]), else at
+    or after. Only ``changedate``: on or after that day. With ``wallclock`` the comparison is
+    on the local date/time as stored (no zone), as a server keeping local DATETIME columns
+    does [guess]: in the autumn hour that occurs twice, a change in its second pass compares
+    as *earlier* than a watermark taken in its first. The lower bound is the earliest moment
+    any admitted change can have (the local time's first occurrence); moments a day past it
+    are admitted without converting them.
+    """
+    lower = moment(day, clock_time or time(0), zone)
+    strictly = strict and clock_time is not None
+    if not wallclock:
+        return (lower + 1_000_000 if strictly else lower), None
+    since = datetime.combine(day, clock_time or time(0))
+
+    def admit(micros: int) -> bool:
+        if micros >= lower + _DAY_MICROS:
+            return True
+        local = from_micros(micros, zone).replace(tzinfo=None)
+        if clock_time is None:
+            return local.date() >= day
+        return local > since if strictly else local >= since
+
+    return lower, admit
+
+
+def local_stamp(day: str, clock_time: str, zone: ZoneInfo, *, fold: int = 0) -> int:
+    """A local ``YYYY-MM-DD``/``HH:MM:SS`` as microseconds; ``fold=1`` picks the second pass of a repeated hour."""
+    local = datetime.combine(parse_date(day), parse_time(clock_time)).replace(tzinfo=zone, fold=fold)
     return to_micros(local)
