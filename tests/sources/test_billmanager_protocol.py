@@ -24,7 +24,8 @@ from etl.http.response import RawResponse
 from etl.http.transport import HttpTransport
 from etl.pipeline.extract import extract_stream
 from etl.sources.billmanager.client import BillmanagerClient
-from etl.sources.billmanager.doc import document, error_for, next_page, rows
+from etl.sources.billmanager.doc import FunctionMissing, document, error_for, rows
+from etl.sources.billmanager.paging import after_page
 from etl.sources.billmanager.streams import AccountsStream
 from tests.support import source_for, staged_keys
 
@@ -48,7 +49,11 @@ def error_doc(kind: str, obj: str = "", msg: str = "") -> dict[str, Any]:
         (error_doc("auth", "username", "Invalid username or password"), False, AuthenticationError),
         (error_doc("access", "auth"), True, PermissionDenied),
         (error_doc("access", "func", "Insufficient privileges"), True, PermissionDenied),
-        (error_doc("missed", "func", "Unknown function: 'vhost'"), True, BadRequest),
+        (error_doc("authtype", "", "Authorization type"), True, SessionExpired),
+        (error_doc("authtype"), False, AuthenticationError),
+        (error_doc("missed", "func", "Unknown function: 'vhost'"), True, FunctionMissing),
+        (error_doc("missed", "", "Не удалось найти функцию 'vds'. Возможно, управляющий модуль не загружен."),
+         True, FunctionMissing),  # fmt: skip
         (error_doc("missed", "elid"), True, BadRequest),
         (error_doc("value", "p_cnt"), True, BadRequest),
         (error_doc("exists", "user"), True, BadRequest),
@@ -96,8 +101,10 @@ def test_rows_accept_absent_lone_and_listed_elems(doc, count) -> None:
     assert len(rows(doc)) == count
 
 
-def paged(total: int | None, p_num: int = 1, p_cnt: int | None = None) -> dict[str, Any]:
+def paged(total: int | None, p_num: int = 1, p_cnt: int | None = None, func: str | None = "account") -> dict[str, Any]:
     doc: dict[str, Any] = {"p_num": {"$": str(p_num)}}
+    if func is not None:
+        doc["$func"] = func
     if total is not None:
         doc["p_elems"] = {"$": str(total)}
     if p_cnt is not None:
@@ -105,28 +112,38 @@ def paged(total: int | None, p_num: int = 1, p_cnt: int | None = None) -> dict[s
     return doc
 
 
+def at(p_num: int, p_cnt: int, p_elems: int | None = None) -> dict[str, int]:
+    cursor = {"p_num": p_num, "p_cnt": p_cnt}
+    return cursor if p_elems is None else {**cursor, "p_elems": p_elems}
+
+
 @pytest.mark.parametrize(
-    ("doc", "count", "p_num", "p_cnt", "expected"),
+    ("doc", "count", "cursor", "expected"),
     [
-        (paged(25, 1, 10), 10, 1, 10, 2),
-        (paged(25, 3, 10), 5, 3, 10, None),
-        (paged(20, 2, 10), 10, 2, 10, None),
-        (paged(None), 10, 1, 10, None),  # no paging metadata: the answer is the whole list
-        (paged(500, 1, 500), 500, 1, 100, None),  # more rows than asked: paging ignored
-        (paged(250, 1, 100), 100, 1, 500, 2),  # the server capped the page size: keep going
-        (paged(250, 3, 100), 50, 3, 500, None),
-        (paged(0), 0, 1, 10, None),
+        (paged(25, 1, 10), 10, at(1, 10), at(2, 10, 25)),
+        (paged(25, 3, 10), 5, at(3, 10, 25), None),
+        (paged(20, 2, 10), 10, at(2, 10, 20), None),
+        (paged(500, 1, 500), 500, at(1, 100), None),  # more rows than asked: paging ignored
+        (paged(250, 1, 100), 100, at(1, 500), at(2, 100, 250)),  # the server capped the page size: keep going
+        (paged(250, 1, 500), 100, at(1, 500), at(2, 100, 250)),  # ... even when it echoes the size asked
+        (paged(250, 3, 100), 50, at(3, 100, 250), None),
+        (paged(0), 0, at(1, 10), None),
+        (paged(None), 10, at(1, 10), at(2, 10)),  # no p_elems: a full page goes on
+        (paged(None, 3), 4, at(3, 10), at(7, 4)),  # ... a short one is confirmed by the page after it (row 25..)
+        (paged(None, 3), 7, at(3, 10), at(10, 3)),  # ... at most that size, aligned to the rows read (27 = 9 x 3)
+        (paged(None, 3), 1, at(3, 10), at(22, 1)),
+        (paged(None, 7), 0, at(7, 4), None),  # ... an empty answer of the right function ends it
     ],
 )
-def test_paging_decisions(doc, count, p_num, p_cnt, expected) -> None:
-    """The next page follows from p_elems and the server's page size; ignored paging ends the scan."""
-    assert next_page(doc, count, p_num, p_cnt) == expected
+def test_paging_decisions(doc, count, cursor, expected) -> None:
+    """The next page follows from p_elems and the size the server really serves; ignored paging ends the scan."""
+    assert after_page(doc, "account", cursor, count)[0] == expected
 
 
 def test_a_server_answering_another_page_is_a_protocol_error() -> None:
     """Page 2 answered as page 1 would repeat forever, so the scan stops with a clear error."""
     with pytest.raises(ProtocolError, match="asked for page 2"):
-        next_page(paged(30, 1, 10), 10, 2, 10)
+        after_page(paged(30, 1, 10), "account", at(2, 10), 10)
 
 
 ROWS: list[Any] = [

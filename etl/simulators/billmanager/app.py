@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from etl.simulators.billmanager import changes
+from etl.simulators.billmanager import changes, quirks
 from etl.simulators.billmanager.auth import Principal, Sessions, by_authinfo, by_key, by_password, switch_user
 from etl.simulators.billmanager.call import Call
 from etl.simulators.billmanager.doc import BmError, Node, error_node, to_json, to_jsondata, to_text, to_xml
@@ -41,7 +41,20 @@ PUBLIC_FUNCS = frozenset({"register"})
 TRUNCATABLE_LISTS = frozenset({"account"})
 # Never echoed in tparams nor written to the request log.
 SECRET_PARAMS = frozenset({"password", "passwd", "authinfo", "key", "auth"})
-LOGGED_PARAMS = ("func", "p_num", "p_cnt", "elid", "plid", "elname", "su", "sok", "clicked_button", "filter")
+LOGGED_PARAMS = (
+    "func",
+    "p_num",
+    "p_cnt",
+    "p_sort",
+    "p_order",
+    "elid",
+    "plid",
+    "elname",
+    "su",
+    "sok",
+    "clicked_button",
+    "filter",
+)
 
 
 @dataclass
@@ -54,6 +67,9 @@ class BillmanagerState:
     sessions: Sessions
     request_log: list[dict[str, Any]] = field(default_factory=list)
     call_count: int = 0
+    # func -> list pages served so far, and the ids deleted mid-scan (options.delete_row_after_page).
+    pages_served: dict[str, int] = field(default_factory=dict)
+    deleted_mid_scan: list[tuple[str, int]] = field(default_factory=list)
 
     def mutate(self, fraction: float, seed: int) -> int:
         """Edit ``fraction`` of the records as panel users would, stamping their changedate; returns how many."""
@@ -106,7 +122,7 @@ async def _handle(request: web.Request) -> web.Response:
     try:
         doc, principal = _dispatch(state, request, params, func)
         entry["user"] = principal.name if principal else None
-        entry["result"] = "error" if doc.find("error") else "ok"
+        entry["result"] = "error" if doc.find("error") else "logon" if doc.attrs.get("func") == "logon" else "ok"
     except BmError as err:
         doc = Node("doc", children=[error_node(err, lang)])
         entry["result"] = f"error:{err.type}"
@@ -120,9 +136,13 @@ def _dispatch(
     if func == "auth":
         return _open_session(state, params)
     principal = None if func in PUBLIC_FUNCS else _authenticate(state, request, params)
+    if isinstance(principal, Node):
+        return principal, None  # the logon form of a dead session
     if principal is not None and params.get("su", "").strip():
         principal = switch_user(state.store, options, principal, params["su"].strip())
-    handler = None if func in options.disabled_funcs else FUNCS.get(func)
+    if func in options.logon_form_funcs:
+        return quirks.logon_form(), principal
+    handler = None if func in options.disabled_funcs else quirks.installed(options, FUNCS, func)
     if handler is None:
         error_type, error_object = options.unknown_func_error
         raise BmError(error_type, error_object, f"Unknown function: {func!r}")
@@ -131,7 +151,11 @@ def _dispatch(
         truncate = options.denied_list_mode == "truncate" and func in TRUNCATABLE_LISTS
         if not truncate:
             raise call.deny()
-    return handler(call), principal
+    doc = handler(call)
+    deleted = quirks.after_list_page(state.store, call, state.pages_served)
+    if deleted is not None:
+        state.deleted_mid_scan.append((func, deleted))
+    return doc, principal
 
 
 def _open_session(state: BillmanagerState, params: dict[str, str]) -> tuple[Node, Principal]:
@@ -149,7 +173,8 @@ def _open_session(state: BillmanagerState, params: dict[str, str]) -> tuple[Node
     return doc, principal
 
 
-def _authenticate(state: BillmanagerState, request: web.Request, params: dict[str, str]) -> Principal:
+def _authenticate(state: BillmanagerState, request: web.Request, params: dict[str, str]) -> Principal | Node:
+    """Who calls, or the logon form a dead session lands on (``options.logon_form_on_expiry``)."""
     options = state.options
     if "authinfo" in params:
         return by_authinfo(state.store, options, params["authinfo"], request.remote)
@@ -157,19 +182,36 @@ def _authenticate(state: BillmanagerState, request: web.Request, params: dict[st
     if not sid:
         raise BmError(options.auth_error_type, "auth", "Authorization required")
     principal = state.sessions.resume(sid)
+    expired = "The session has expired or does not exist"
     if principal is None:
-        raise BmError(options.auth_error_type, "auth", "The session has expired or does not exist")
+        return _dead(quirks.dead_session(options, expired))
     if state.faults is not None and state.faults.roll("session_expiry"):
         state.sessions.drop(sid)
-        raise BmError(options.auth_error_type, "auth", "The session has expired or does not exist")
+        return _dead(quirks.dead_session(options, expired))
+    if quirks.authtype_now(options, state.call_count):
+        state.sessions.drop(sid)
+        raise BmError("authtype", "", "Authorization type is not allowed for this session")
     return principal
+
+
+def _dead(answer: BmError | Node) -> Node:
+    if isinstance(answer, BmError):
+        raise answer
+    return answer
 
 
 def _respond(
     state: BillmanagerState, request: web.Request, doc: Node, params: dict[str, str], func: str, lang: str
 ) -> web.Response:
     options = state.options
-    doc.attrs = {"lang": lang, "func": func, "binary": request.path, "host": options.host, "theme": "orion"}
+    # A logon form names its own function, whatever was asked.
+    doc.attrs = {
+        "lang": lang,
+        "func": doc.attrs.get("func", func),
+        "binary": request.path,
+        "host": options.host,
+        "theme": "orion",
+    }
     tparams = doc.add("tparams")
     for key, value in params.items():
         if key not in SECRET_PARAMS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from etl.simulators.billmanager.auth import Principal
@@ -26,6 +26,8 @@ class Call:
     params: dict[str, str]
     func: str
     principal: Principal | None
+    # Every id of the list this call answered a page of (before paging), for quirks that edit it.
+    listed: Sequence[int] = field(default=())
 
     # -- parameters ------------------------------------------------------
     def param(self, name: str, default: str = "") -> str:
@@ -121,11 +123,17 @@ class Call:
         if not p_cnt or p_cnt < 0:
             return ids, total, 1, total
         p_num = max(1, self.int_param("p_num") or 1)
-        first = (p_num - 1) * p_cnt
-        return ids[first : first + p_cnt], total, p_num, p_cnt
+        # A silent cap serves (and counts offsets in) the capped size, yet echoes the size asked.
+        served = min(p_cnt, self.options.page_cap or p_cnt)
+        first = (p_num - 1) * served
+        return ids[first : first + served], total, p_num, p_cnt
 
     def listing(self, ids: Sequence[int], render: Any) -> Node:
         """Page ``ids`` and render each row of the page with ``render(id)`` (None rows are skipped)."""
+        self.listed = ids
         page, total, p_num, p_cnt = self.page(ids)
         rows = (row for row in map(render, page) if row is not None)
-        return list_doc(rows, total, p_num, p_cnt, omit_empty=self.options.omit_empty_fields)
+        doc = list_doc(rows, total, p_num, p_cnt, omit_empty=self.options.omit_empty_fields)
+        if self.options.omit_p_elems:
+            doc.children = [child for child in doc.children if child.tag != "p_elems"]
+        return doc

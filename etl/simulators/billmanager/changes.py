@@ -83,7 +83,9 @@ def truth(store: Store) -> Iterator[TruthRow]:
         yield TruthRow(SYSTEM, "customer", str(client_id), _customer_of_client(store, client_id))
     for user_id in store.users.ids():
         if user_id == 1:
-            continue  # the admin is staff, not a customer
+            # The admin's func=user lists the staff login too (no account_id): staged as a staff user.
+            yield TruthRow(SYSTEM, "staff_user", "1", 0)
+            continue
         login = store.users.get(user_id) if user_id > store.users.base_count else None
         account_id = user_id - 1 if login is None else login.account_id
         yield TruthRow(SYSTEM, "user", str(user_id), _customer_of_client(store, account_id))

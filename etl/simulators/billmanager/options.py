@@ -42,6 +42,25 @@ class BillmanagerOptions:
     - ``unknown_func_error`` [guess]: ``($type, $object)`` of an unknown or disabled function.
     - ``levels`` [guess]: the ``$level`` numbers of the admin, reseller and client logins.
     - ``client_password`` [guess]: the password every seeded client login shares, so demos can log in as one.
+
+    Quirks of real panels (protocols.md §4.5), every one off by default:
+
+    - ``logon_form_funcs``: calls of these functions answer the logon form (``$func: "logon"``, no
+      ``elem``, no ``error``) whoever asks, as a login whose level lacks them sees it.
+    - ``logon_form_on_expiry``: an expired, dropped or unknown session answers the logon form instead of
+      an ``auth`` error (the session "lands on the logon form").
+    - ``omit_p_elems``: lists answer without ``p_elems`` (``p_num``/``p_cnt`` are still echoed).
+    - ``page_cap``: a silent page cap: ``p_cnt`` above N is served as N (offsets computed with N) while the
+      answer echoes the ``p_cnt`` that was asked.
+    - ``delete_row_after_page``: ``{func: k}``: right after the k-th page of ``func``'s list is served, the
+      list's first row (on page 1, already served) is deleted, so every later row shifts back by one
+      under offset paging. Once per function.
+    - ``missing_funcs``: these functions answer ``missed`` without ``$object`` and the panel's Russian text
+      ``Не удалось найти функцию 'X'. Возможно, управляющий модуль не загружен.``
+    - ``func_names``: ``{func: installed name}``: the installation serves a function under another name
+      only (``{"vds": "vds.vps"}``); the usual name then answers like ``missing_funcs``.
+    - ``authtype_on_calls``: request numbers (1-based, counting every request) that, when they carry a
+      session, answer ``doc.error`` ``$type: "authtype"`` and drop the session.
     """
 
     username: str = DEMO_CREDENTIALS["username"]
@@ -63,6 +82,14 @@ class BillmanagerOptions:
     denied_list_mode: str = "error"
     unknown_func_error: tuple[str, str] = ("missed", "func")
     disabled_funcs: frozenset[str] = frozenset()
+    logon_form_funcs: frozenset[str] = frozenset()
+    logon_form_on_expiry: bool = False
+    omit_p_elems: bool = False
+    page_cap: int | None = None
+    delete_row_after_page: dict[str, int] = field(default_factory=dict)
+    missing_funcs: frozenset[str] = frozenset()
+    func_names: dict[str, str] = field(default_factory=dict)
+    authtype_on_calls: frozenset[int] = frozenset()
     levels: dict[str, int] = field(default_factory=_default_levels)
     projects: dict[int, str] = field(default_factory=_default_projects)
     default_lang: str = "en"
@@ -73,3 +100,5 @@ class BillmanagerOptions:
     def __post_init__(self) -> None:
         if self.denied_list_mode not in ("error", "truncate"):
             raise ValueError(f"denied_list_mode must be 'error' or 'truncate', not {self.denied_list_mode!r}")
+        if self.page_cap is not None and self.page_cap < 1:
+            raise ValueError(f"page_cap must be at least 1, not {self.page_cap}")

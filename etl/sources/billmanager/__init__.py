@@ -14,6 +14,7 @@ from etl.sources.billmanager.streams import (
     PaymentsStream,
     PricelistStream,
     SoftStream,
+    StaffUsersStream,
     UsersStream,
     VdsStream,
 )
@@ -21,7 +22,7 @@ from etl.sources.billmanager.streams import (
 SOURCE = SourceDefinition(
     kind="billmanager",
     client_class=BillmanagerClient,
-    streams=(AccountsStream, UsersStream, PricelistStream, PaymentsStream, VdsStream, SoftStream),
+    streams=(AccountsStream, UsersStream, StaffUsersStream, PricelistStream, PaymentsStream, VdsStream, SoftStream),
     credentials=BillmanagerCredentials,
     options=BillmanagerOptions,
     # The session id travels as the form field "auth"; authinfo carries the password.
@@ -29,6 +30,7 @@ SOURCE = SourceDefinition(
     notes={
         "incremental": "full scan + hash diff: no list function filters on a modification time",
         "auth": "options.auth_mode: session (func=auth, renewed on expiry) or authinfo (user:pass in the form body)",
-        "paging": "p_num/p_cnt; a server that ignores them answers the whole list, taken as complete",
+        "paging": "p_num/p_cnt (+ p_sort/p_order [I]); completeness from p_elems and $func, see paging.py",
+        "functions": "options.functions.<stream>: the installation's list function names",
     },
 )

@@ -13,14 +13,22 @@ when the list is empty, and a one-row list may arrive as a bare object instead o
 ``doc.error`` classification (``$type`` / ``$object``):
 
 =============================  ======================================================
-``auth`` (or object ``auth``)   session call: :class:`SessionExpired` (log in, retry);
-                                otherwise :class:`AuthenticationError`
+``auth``, ``authtype`` (or      session call: :class:`SessionExpired` (log in, retry);
+object ``auth``)                otherwise :class:`AuthenticationError` (§4.5: real clients
+                                treat ``authtype`` as an authentication failure)
 ``access``                      :class:`PermissionDenied`
-object ``func`` / "unknown      :class:`BadRequest` naming the function as not available
-function"                       on this installation
+``missed`` without object,      :class:`FunctionMissing` (a :class:`BadRequest`): the
+object ``func``, "unknown       installation has no such function; that stream alone ends
+function", "Не удалось найти
+функцию"
 ``missed`` ``value`` ``exists`` :class:`BadRequest`
 anything else                   :class:`ProtocolError`
 =============================  ======================================================
+
+A session call answered with the logon form (``$func: "logon"``, no error, no ``elem``;
+§4.5) means the session died without saying so: the session is renewed once and the call
+repeated; a second logon form is handed back as it is, and the stream names it as the
+doubt that keeps its scan from deleting anything (:mod:`etl.sources.billmanager.paging`).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from etl.http.errors import (
     Verdict,
     error_from_status,
     ok,
+    renew,
     verdict_of,
 )
 from etl.http.response import NotJson, RawResponse
@@ -46,6 +55,12 @@ from etl.http.retry import parse_retry_after
 from etl.redaction import mask_values
 
 REQUEST_ERRORS = frozenset({"missed", "value", "exists"})
+SESSION_ERRORS = frozenset({"auth", "authtype"})
+LOGON_FUNC = "logon"
+
+
+class FunctionMissing(BadRequest):
+    """The installation has no such function (its module is not loaded, or it has another name)."""
 
 
 def text(node: Any) -> str | None:
@@ -101,17 +116,28 @@ def error_for(doc: Mapping[str, Any], func: str, *, session: bool, secrets: Iter
     kind, obj = str(error.get("$type") or ""), str(error.get("$object") or "")
     reason = mask_values(" ".join((text(error.get("msg")) or "").split()), secrets)
     where = f"func={func}: error {kind or '?'}" + (f"/{obj}" if obj else "") + (f": {reason}" if reason else "")
-    if kind == "auth" or (obj == "auth" and kind != "access"):
+    if kind in SESSION_ERRORS or (obj == "auth" and kind != "access"):
         if session:
             return SessionExpired(f"{where} (session expired; logging in again)")
         return AuthenticationError(f"{where} (the panel refused the credentials)")
     if kind == "access":
         return PermissionDenied(f"{where} (the login lacks the right for this function)")
-    if obj == "func" or "unknown function" in reason.lower():
-        return BadRequest(f"func={func}: the function is not available on this installation ({where})")
+    if _function_missing(kind, obj, reason):
+        return FunctionMissing(f"func={func}: the function is not available on this installation ({where})")
     if kind in REQUEST_ERRORS:
         return BadRequest(where)
     return ProtocolError(f"{where} (unknown error type)")
+
+
+def _function_missing(kind: str, obj: str, reason: str) -> bool:
+    said = reason.lower()
+    return obj == "func" or (kind == "missed" and not obj) or "unknown function" in said or "найти функцию" in said
+
+
+def answered_func(doc: Mapping[str, Any]) -> str | None:
+    """The function the panel says it answered (``$func``); None when the answer does not say."""
+    value = text(doc.get("$func"))
+    return value.strip() if value and value.strip() else None
 
 
 def classify_doc(
@@ -125,6 +151,10 @@ def classify_doc(
     except SourceError as exc:
         return verdict_of(exc)
     error = error_for(doc, func, session=session, secrets=secrets)
+    if error is None and session and func != LOGON_FUNC and answered_func(doc) == LOGON_FUNC:
+        # One renewal, then the logon form itself comes back for the stream to name as a doubt.
+        message = f"func={func}: the session landed on the logon form; logging in again"
+        return renew(message).but(max_attempts=2, accept_when_exhausted=True, value=doc)
     if error is None:
         return ok(doc)
     if isinstance(error, AuthenticationError) and authinfo_login:
@@ -139,33 +169,3 @@ def session_id(doc: Mapping[str, Any]) -> str | None:
         return None
     sid = auth.get("$id") or auth.get("$")
     return sid if isinstance(sid, str) and sid.strip() else None
-
-
-def last_page(doc: Mapping[str, Any], count: int, p_cnt: int) -> int | None:
-    """The number of the list's last page, or None when the server did not page this answer.
-
-    ``p_num``/``p_cnt`` are UI parameters ([I] as API parameters). A server that ignores them
-    answers every row at once: more rows than asked, or no ``p_elems``; that answer is the
-    whole list. A server that caps the page size reports its own ``p_cnt``, which then decides
-    how many pages there are.
-    """
-    total = number(doc.get("p_elems"))
-    if total is None or count > p_cnt:
-        return None
-    size = min(p_cnt, number(doc.get("p_cnt")) or p_cnt)
-    return max(1, -(-total // size)) if size > 0 else 1
-
-
-def next_page(doc: Mapping[str, Any], count: int, p_num: int, p_cnt: int) -> int | None:
-    """The page number after page ``p_num`` of ``p_cnt`` rows that held ``count`` rows; None at the end.
-
-    A server that answers another page than the one asked for would make the scan repeat
-    itself forever, so that is a protocol error.
-    """
-    last = last_page(doc, count, p_cnt)
-    if last is None:
-        return None
-    echoed = number(doc.get("p_num"))
-    if echoed is not None and echoed != p_num and count:
-        raise ProtocolError(f"asked for page {p_num}, the server answered page {echoed}; paging is not usable")
-    return p_num + 1 if count and p_num < last else None
