@@ -26,8 +26,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Staging database schema (Alembic).", no_args_is_help=True)
 config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+deletions_app = typer.Typer(help="Deletions held by the deletion guard: list, accept.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(deletions_app, name="deletions")
 # Piped output keeps whole tables (rich assumes 80 columns without a terminal).
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -71,6 +73,8 @@ def reports_errors(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
         except ConfigError as exc:
             if CTX.debug:
                 err_console.print_exception()
@@ -176,6 +180,63 @@ def runs(limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20)
             run.status, str(records), (run.error or "")[:60],
         )  # fmt: skip
     console.print(table)
+
+
+@deletions_app.command("list")
+@reports_errors
+def deletions_list(
+    all_ids: Annotated[bool, typer.Option("--all", help="Every held id, not the first 50.")] = False,
+) -> None:
+    """Held deletion sets: stream, reason, counts, ids and sample payloads."""
+    from rich.text import Text
+
+    from jobs.deletions import held
+
+    _database_url()
+    holds = asyncio.run(held(CTX.settings(), id_limit=None if all_ids else 50))
+    if not holds:
+        console.print("no deletions are held", highlight=False)
+        return
+    for entry in holds:
+        hold = entry.hold
+        console.print(
+            Text(f"{hold.source}.{hold.stream} ({hold.entity}): {hold.would_delete} of {hold.live_before} rows held "
+                 f"at {hold.held_at:%Y-%m-%d %H:%M:%S} by run {hold.run_id}", style="bold")
+        )  # fmt: skip
+        console.print(Text(f"  {hold.reason}"))
+        more = "" if len(entry.ids) >= hold.would_delete else f" ... ({hold.would_delete - len(entry.ids)} more)"
+        console.print(Text(f"  ids: {', '.join(entry.ids)}{more}"))
+        for source_id, payload in entry.samples:
+            console.print(Text(f"  sample {source_id}: {_json_line(payload)[:300]}"))
+        console.print(Text(f"  apply with: etl deletions accept {hold.source}.{hold.stream}"))
+
+
+def _json_line(payload: Any) -> str:
+    import orjson
+
+    return orjson.dumps(payload, default=str).decode()
+
+
+@deletions_app.command("accept")
+@reports_errors
+def deletions_accept(
+    target: Annotated[str, typer.Argument(metavar="SOURCE.STREAM", help="The stream whose held set to apply.")],
+) -> None:
+    """Mark a held set deleted: exactly the rows held, minus those seen since."""
+    from etl.redaction import redact
+    from jobs.deletions import NothingHeld, accept
+
+    settings = CTX.settings()
+    _database_url()
+    try:
+        done = asyncio.run(accept(settings, target))
+    except (NothingHeld, ValueError) as exc:
+        err_console.print(f"[red]error:[/red] {redact(str(exc))}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    console.print(
+        f"{target}: {done.applied} of {done.held} held rows marked deleted ({done.seen_since} seen since, kept)",
+        highlight=False,
+    )
 
 
 def _render_report(report: Any) -> None:

@@ -1,11 +1,11 @@
-"""Staging schema: runs, per-stream state, staged raw records and rejected records."""
+"""Staging schema: runs, per-stream state, staged raw records, rejected records, held deletions."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from etl.db.base import Base
@@ -50,6 +50,8 @@ class StagedRecord(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_run: Mapped[str] = mapped_column(String(36))
     last_seen_run: Mapped[str] = mapped_column(String(36))
+    # The scan pass that last saw the row (etl.pipeline.state): deletions compare against it.
+    seen_scan: Mapped[str | None] = mapped_column(String(36))
     extracted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -73,3 +75,36 @@ class RejectedRecord(Base):
     rejected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_rejected_records_run", "run_id"),)
+
+
+class HeldDeletion(Base):
+    """Deletions a complete full scan would have marked, held for an operator: why, and how many.
+
+    ``status``: ``pending`` until ``etl deletions accept`` applies it (``accepted``) or a later
+    full scan of the stream decides afresh (``superseded``)."""
+
+    __tablename__ = "held_deletions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    stream: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(String(36))
+    held_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text)
+    live_before: Mapped[int] = mapped_column(Integer)
+    would_delete: Mapped[int] = mapped_column(Integer)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    applied: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_held_deletions_stream", "source", "stream", "status"),)
+
+
+class HeldDeletionRow(Base):
+    """One staged row of a held set, with the pass mark it had when held (a row seen since is spared)."""
+
+    __tablename__ = "held_deletion_rows"
+    hold_id: Mapped[int] = mapped_column(BigId, ForeignKey("held_deletions.id", ondelete="CASCADE"), primary_key=True)
+    staged_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    seen_scan: Mapped[str | None] = mapped_column(String(36))

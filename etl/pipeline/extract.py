@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import itertools
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -31,11 +32,12 @@ from etl.db.engine import session_factory
 from etl.http.errors import AuthenticationError, ProtocolError, SourceError
 from etl.http.transport import HttpTransport
 from etl.payload import fingerprint
+from etl.pipeline.deletions import DeletionGuard
+from etl.pipeline.held_deletions import settle_deletions
 from etl.pipeline.results import SourceResult, StageCounts, StreamResult
 from etl.pipeline.staging_writes import (
     Rejection,
     load_state,
-    mark_deleted,
     reject_records,
     save_state,
     stage_records,
@@ -53,20 +55,22 @@ ProgressCallback = Callable[[str, str, StageCounts], None]
 RunProgress = Callable[[str, str, StageCounts, int], None]
 PROGRESS_LOG_SECONDS = 30.0
 T = TypeVar("T")
-Split = tuple[list[tuple[str, Any, str]], list[Rejection]]
+Split = tuple[list[tuple[str, Any, str]], list[Rejection], frozenset[str]]
 
 
 def split_page(stream: Stream, records: list[Any]) -> Split:
-    """Good records with id and hash, and the rejected ones with their reasons."""
-    good, bad = [], []
+    """Good records with id and hash, the rejected ones with their reasons, and the ids of tombstones."""
+    good, bad, gone = [], [], set()
     for record in records:
         source_id = None
         try:
             source_id = stream.source_id(record)
             good.append((source_id, *fingerprint(record)))
+            if stream.is_deleted(record):
+                gone.add(source_id)
         except (RecordRejected, ValueError) as exc:
             bad.append(Rejection(source_id, record, str(exc)))
-    return good, bad
+    return good, bad, frozenset(gone)
 
 
 def check_progress(stream: Stream, asked: Cursor, page: Page, seen: set[str]) -> None:
@@ -169,57 +173,93 @@ async def extract_stream(
     """Run one stream to its end (or its first unrecoverable error, which propagates)."""
     result = StreamResult(source, stream.name)
     sessions = session_factory(engine)
+    sweep_every = stream.settings.full_scan_every.get(stream.name, stream.full_scan_every)
     async with sessions() as session, session.begin():
         state = await load_state(session, source, stream.name)
         resumed = state.scan is not None
-        scan = state.begin(run_id=run_id, full=full, incremental=stream.incremental, start=stream.start)
+        scan = state.begin(
+            run_id=run_id, full=full, incremental=stream.incremental, start=stream.start, sweep_every=sweep_every
+        )
         await save_state(session, source, stream.name, state)
-    log.info("stream started", mode=scan.mode, resumed=resumed and scan.id != run_id, cursors=scan.cursors)
+    log.info(
+        "stream started", mode=scan.mode, sweep=scan.sweep, resumed=resumed and scan.id != run_id, cursors=scan.cursors
+    )
     if scan.finished:  # every partition done, the scan not yet closed (a state written by hand or a newer version)
         async with sessions() as session, session.begin():
-            result.counts.deleted = await _finish_scan(session, state, source=source, entity=stream.entity)
+            await _finish_scan(session, stream, state, result, run_id=run_id)
             await save_state(session, source, stream.name, state)
-        result.complete = True
         return result
     window = max(1, stream.settings.concurrency)
-    cursor = scan.cursors[0]
-    assert cursor is not None
-    pages = _split_pages(stream, _pages(stream, cursor, window))
-    async with contextlib.aclosing(_prefetch(pages, depth=window + 1)) as prepared:
-        async for page, split in prepared:
-            await _stage_page(sessions, stream, page, split, state, result, run_id=run_id)
-            if progress:
-                progress(source, stream.name, result.counts)
+    while not result.complete:
+        cursor = scan.cursors[0]
+        assert cursor is not None
+        pages = _split_pages(stream, _pages(stream, cursor, window))
+        async with contextlib.aclosing(_prefetch(pages, depth=window + 1)) as prepared:
+            async for page, split in prepared:
+                restarted = await _stage_page(sessions, stream, page, split, state, result, run_id=run_id)
+                if progress:
+                    progress(source, stream.name, result.counts)
+                if restarted:
+                    log.warning("rows moved under offset paging: reading the list again", reason=page.evidence.shifted,
+                                passes=scan.passes)  # fmt: skip
+                    break
+            else:
+                break
     return result
 
 
 async def _stage_page(
     sessions: Any, stream: Stream, page: Page, split: Split, state: StreamState, result: StreamResult, *, run_id: str
-) -> None:
-    """Stage one page and move the checkpoint past it, in one transaction."""
-    good, bad = split
+) -> bool:
+    """Stage one page and move the checkpoint past it, in one transaction; True when the scan
+    starts a new pass because the page showed rows moving under offset paging."""
+    good, bad, gone = split
     scan = state.scan
     assert scan is not None
+    restarted = False
     async with sessions() as session, session.begin():
         await tune_staging_transaction(session)
         where = {"source": result.source, "entity": stream.entity, "run_id": run_id}
-        counts = await stage_records(session, **where, records=good)
+        counts = await stage_records(session, **where, records=good, scan_mark=scan.pass_id, tombstones=gone)
         await reject_records(session, **where, rejections=bad)
         counts.rejected, counts.pages, counts.calls = len(bad), 1, page.calls
         counts.records += len(bad)
+        evidence = page.evidence
+        received = page.received if page.received is not None else len(good) + len(bad)
+        scan.note(received=received, total=evidence.total, doubt=evidence.doubt)
         scan.advance(0, page.next_cursor, page.watermark)
+        if evidence.shifted and scan.mode == "full":
+            if scan.passes <= stream.settings.max_rereads:
+                scan.restart(str(uuid.uuid4()), stream.start(None))
+                restarted = True
+            else:
+                scan.note(received=0, total=None, doubt=f"rows kept moving after {scan.passes - 1} re-reads: "
+                          f"{evidence.shifted}")  # fmt: skip
         if scan.finished:
-            counts.deleted = await _finish_scan(session, state, source=result.source, entity=stream.entity)
-            result.complete = True
+            await _finish_scan(session, stream, state, result, run_id=run_id, counts=counts)
         await save_state(session, result.source, stream.name, state)
     result.counts.add(counts)
+    return restarted
 
 
-async def _finish_scan(session: Any, state: StreamState, *, source: str, entity: str) -> int:
+async def _finish_scan(
+    session: Any, stream: Stream, state: StreamState, result: StreamResult, *, run_id: str,
+    counts: StageCounts | None = None,
+) -> None:  # fmt: skip
+    """Close the scan; a full one settles its deletions (applied on proof, otherwise held)."""
     scan: Scan = state.finish()
+    result.complete = True
     if scan.mode != "full":
-        return 0
-    return await mark_deleted(session, source=source, entity=entity, scan_runs=scan.runs)
+        return
+    settings = stream.settings
+    guard = DeletionGuard(max_fraction=settings.max_delete_fraction, min_rows=settings.min_rows_for_fraction)
+    settled = await settle_deletions(
+        session, scan, source=result.source, stream=stream.name, entity=stream.entity, run_id=run_id, guard=guard
+    )
+    tally = counts if counts is not None else result.counts
+    tally.deleted += settled.deleted
+    if settled.held:
+        result.status, result.error = "held", settled.held
 
 
 def describe(exc: BaseException) -> str:
@@ -295,7 +335,7 @@ async def _run_stream(
             return StreamResult(source, stream.name, status="failed", error=message), isinstance(
                 exc, AuthenticationError
             )
-        log.info("stream finished", **result.counts.as_dict(), complete=result.complete)
+        log.info("stream finished", **result.counts.as_dict(), complete=result.complete, status=result.status)
         return result, False
 
 

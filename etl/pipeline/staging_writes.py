@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, String, any_, bindparam, insert, select, text, update
+from sqlalchemy import BigInteger, String, and_, any_, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -39,12 +39,18 @@ async def stage_records(
     entity: str,
     run_id: str,
     records: list[tuple[str, Any, str]],
+    scan_mark: str | None = None,
+    tombstones: frozenset[str] = frozenset(),
 ) -> StageCounts:
-    """Upsert ``(source_id, payload, hash)`` rows; the last duplicate of a source id in a page wins."""
+    """Upsert ``(source_id, payload, hash)`` rows; the last duplicate of a source id in a page wins.
+
+    Every row gets ``scan_mark`` (the pass that saw it, default the run). Ids in ``tombstones``
+    are the server's own deletion flags: staged with their payload and marked deleted."""
     counts = StageCounts()
     latest = {source_id: (payload, digest) for source_id, payload, digest in records}
     if not latest:
         return counts
+    mark = scan_mark or run_id
     now = datetime.now(UTC)
     existing = {
         row.source_id: row
@@ -59,16 +65,23 @@ async def stage_records(
     new_rows, changed_rows, unchanged_ids = [], [], []
     for source_id, (payload, digest) in latest.items():
         row = existing.get(source_id)
+        gone = source_id in tombstones
         if row is None:
             new_rows.append(
                 {"source": source, "entity": entity, "source_id": source_id, "payload": payload,
-                 "content_hash": digest, "first_seen_run": run_id, "last_seen_run": run_id, "extracted_at": now}
+                 "content_hash": digest, "first_seen_run": run_id, "last_seen_run": run_id, "extracted_at": now,
+                 "seen_scan": mark, "deleted_at": now if gone else None}
             )  # fmt: skip
-        elif row.content_hash != digest or row.deleted_at is not None:
+            counts.new += not gone
+        elif row.content_hash != digest or (row.deleted_at is None) == gone:
             changed_rows.append(
                 {"id": row.id, "payload": payload, "content_hash": digest, "last_seen_run": run_id,
-                 "extracted_at": now, "deleted_at": None}
+                 "extracted_at": now, "seen_scan": mark, "deleted_at": (row.deleted_at or now) if gone else None}
             )  # fmt: skip
+            if gone and row.deleted_at is None:
+                counts.deleted += 1
+            else:
+                counts.changed += 1
         else:
             unchanged_ids.append(row.id)
     if new_rows:
@@ -77,15 +90,17 @@ async def stage_records(
         await session.execute(update(StagedRecord), changed_rows)
     if unchanged_ids:
         await session.execute(
-            update(StagedRecord).where(one_of(session, StagedRecord.id, unchanged_ids)).values(last_seen_run=run_id)
+            update(StagedRecord)
+            .where(one_of(session, StagedRecord.id, unchanged_ids))
+            .values(last_seen_run=run_id, seen_scan=mark)
         )
-    counts.new, counts.changed, counts.unchanged = len(new_rows), len(changed_rows), len(unchanged_ids)
+    counts.unchanged = len(unchanged_ids)
     counts.records = len(records)
     return counts
 
 
 _COPY_COLUMNS = ("source", "entity", "source_id", "payload", "content_hash", "first_seen_run", "last_seen_run",
-                 "extracted_at")  # fmt: skip
+                 "extracted_at", "seen_scan", "deleted_at")  # fmt: skip
 
 
 async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -161,17 +176,20 @@ def _storable_text(payload: Any) -> str:
     return text.encode("utf-8", errors="backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-async def mark_deleted(session: AsyncSession, *, source: str, entity: str, scan_runs: list[str]) -> int:
-    """After a complete full scan: rows no run of that scan saw are gone from the source."""
+def unseen(source: str, entity: str, markers: list[str]) -> Any:
+    """Live staged rows of ``entity`` that no pass named in ``markers`` saw."""
+    return and_(
+        StagedRecord.source == source,
+        StagedRecord.entity == entity,
+        StagedRecord.deleted_at.is_(None),
+        or_(StagedRecord.seen_scan.is_(None), StagedRecord.seen_scan.not_in(markers)),
+    )
+
+
+async def mark_deleted(session: AsyncSession, *, source: str, entity: str, markers: list[str]) -> int:
+    """After a complete, proven full scan: rows its pass did not see are gone from the source."""
     result = await session.execute(
-        update(StagedRecord)
-        .where(
-            StagedRecord.source == source,
-            StagedRecord.entity == entity,
-            StagedRecord.deleted_at.is_(None),
-            StagedRecord.last_seen_run.not_in(scan_runs),
-        )
-        .values(deleted_at=datetime.now(UTC))
+        update(StagedRecord).where(unseen(source, entity, markers)).values(deleted_at=datetime.now(UTC))
     )
     return result.rowcount or 0
 

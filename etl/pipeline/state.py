@@ -4,13 +4,21 @@ Serialised to ``stream_states.state`` (JSON) and committed with every staged pag
 
     {"watermark": {...} | null,       # where the next incremental scan starts
      "last_complete_at": "...", "last_scan_mode": "full" | "incremental",
-     "scan": {"id", "runs": [...], "mode", "started_at",
+     "last_full_at": "..." | null,    # when the last complete *full* scan finished
+     "scan": {"id", "runs": [...], "mode", "started_at", "sweep": bool,
               "cursors": [{...} | null, ...],   # one per partition; null = partition done
-              "next_watermark": {...} | null}}  # null until the scan's first page says
+              "next_watermark": {...} | null,   # null until the scan's first page says
+              "pass_id", "markers": [...], "passes": 1,   # which staged rows this pass saw
+              "received": N, "total": N | null, "doubts": [...]}}  # completeness evidence
 
 A scan holds a list of cursors: one today, several once a scan is split into partitions.
 The next run's watermark has one notion only: what the *first* staged page of a scan said
 of the server's time (:attr:`etl.sources.base.Page.watermark`), kept when the scan finishes.
+
+A *pass* is one read of the whole list. Every row staged in it gets the pass id
+(``staged_records.seen_scan``); a full scan marks deleted only rows whose mark is none of
+``markers``. A scan has one pass unless the server showed rows moving under offset paging
+(:meth:`Scan.restart`); a killed run's successor continues the same pass.
 
 Pure: no I/O here.
 """
@@ -19,11 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 Cursor = dict[str, Any]
 ScanMode = Literal["full", "incremental"]
+MAX_DOUBTS = 5  # distinct failed checks kept per pass; one is enough to hold the deletions
 
 
 @dataclass
@@ -36,6 +45,17 @@ class Scan:
     runs: list[str] = field(default_factory=list)
     next_watermark: Cursor | None = None
     started_at: str = ""
+    sweep: bool = False
+    pass_id: str = ""
+    markers: list[str] = field(default_factory=list)
+    passes: int = 1
+    received: int = 0
+    total: int | None = None
+    doubts: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.pass_id = self.pass_id or self.id
+        self.markers = self.markers or [self.pass_id]
 
     @property
     def finished(self) -> bool:
@@ -52,6 +72,20 @@ class Scan:
         if watermark is not None and self.next_watermark is None:
             self.next_watermark = watermark
 
+    def note(self, *, received: int, total: int | None, doubt: str | None) -> None:
+        """What a staged page said of completeness: rows it answered, the server's total, a failed check."""
+        self.received += received
+        if total is not None:
+            self.total = total
+        if doubt and doubt not in self.doubts and len(self.doubts) < MAX_DOUBTS:
+            self.doubts.append(doubt)
+
+    def restart(self, pass_id: str, cursor: Cursor) -> None:
+        """Read the whole list again in a new pass: rows moved under offset paging during this one."""
+        self.pass_id, self.markers, self.passes = pass_id, [pass_id], self.passes + 1
+        self.cursors = [cursor]
+        self.received, self.total, self.doubts = 0, None, []
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -60,19 +94,36 @@ class Scan:
             "cursors": list(self.cursors),
             "next_watermark": self.next_watermark,
             "started_at": self.started_at,
+            "sweep": self.sweep,
+            "pass_id": self.pass_id,
+            "markers": list(self.markers),
+            "passes": self.passes,
+            "received": self.received,
+            "total": self.total,
+            "doubts": list(self.doubts),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Scan:
-        # Rows written before scans had partitions hold a single "cursor".
+        # Rows written before scans had partitions hold a single "cursor"; before passes, the rows a
+        # scan saw were those of its runs (migration 0005 copied last_seen_run into seen_scan).
         cursors = data["cursors"] if "cursors" in data else [data.get("cursor")]
+        runs = list(data.get("runs") or [data["id"]])
+        total = data.get("total")
         return cls(
             id=str(data["id"]),
             mode="incremental" if data.get("mode") == "incremental" else "full",
             cursors=list(cursors),
-            runs=list(data.get("runs") or [data["id"]]),
+            runs=runs,
             next_watermark=data.get("next_watermark"),
             started_at=str(data.get("started_at") or ""),
+            sweep=bool(data.get("sweep")),
+            pass_id=str(data.get("pass_id") or data["id"]),
+            markers=[str(m) for m in data.get("markers") or runs],
+            passes=int(data.get("passes") or 1),
+            received=int(data.get("received") or 0),
+            total=int(total) if isinstance(total, int) else None,
+            doubts=[str(d) for d in data.get("doubts") or []],
         )
 
 
@@ -83,23 +134,49 @@ class StreamState:
     watermark: Cursor | None = None
     last_complete_at: str | None = None
     last_scan_mode: ScanMode | None = None
+    last_full_at: str | None = None
     scan: Scan | None = None
 
-    def begin(self, *, run_id: str, full: bool, incremental: bool, start: Callable[[Cursor | None], Cursor]) -> Scan:
+    def begin(
+        self,
+        *,
+        run_id: str,
+        full: bool,
+        incremental: bool,
+        start: Callable[[Cursor | None], Cursor],
+        sweep_every: timedelta | None = None,
+        now: datetime | None = None,
+    ) -> Scan:
         """Resume the scan in progress, or start one: full when asked (a full request replaces an
-        incremental scan in progress), when the stream is not incremental, or with no watermark yet."""
+        incremental scan in progress), when the stream is not incremental, with no watermark yet,
+        or as a sweep when the last complete full scan is older than ``sweep_every``."""
         if self.scan is not None and not (full and self.scan.mode != "full"):
             self.scan.join(run_id)
             return self.scan
-        since = None if full or not incremental else self.watermark
+        sweep = incremental and not full and self.watermark is not None and self.sweep_due(sweep_every, now)
+        since = None if full or sweep or not incremental else self.watermark
         self.scan = Scan(
             id=run_id,
             mode="incremental" if since else "full",
             cursors=[start(since)],
             runs=[run_id],
-            started_at=datetime.now(UTC).isoformat(),
+            started_at=(now or datetime.now(UTC)).isoformat(),
+            sweep=sweep,
         )
         return self.scan
+
+    def sweep_due(self, every: timedelta | None, now: datetime | None = None) -> bool:
+        """Whether the last complete full scan is older than ``every`` (never one counts as old)."""
+        if every is None:
+            return False
+        last = self.last_full_at or (self.last_complete_at if self.last_scan_mode == "full" else None)
+        if last is None:
+            return True
+        try:
+            finished = datetime.fromisoformat(last)
+        except ValueError:
+            return True
+        return (now or datetime.now(UTC)) - finished >= every
 
     def finish(self) -> Scan:
         """The scan is complete: its watermark becomes the next run's starting point."""
@@ -108,6 +185,8 @@ class StreamState:
         self.watermark = scan.next_watermark or self.watermark
         self.last_complete_at = datetime.now(UTC).isoformat()
         self.last_scan_mode = scan.mode
+        if scan.mode == "full":
+            self.last_full_at = self.last_complete_at
         return scan
 
     def to_json(self) -> dict[str, Any]:
@@ -115,6 +194,7 @@ class StreamState:
             "watermark": self.watermark,
             "last_complete_at": self.last_complete_at,
             "last_scan_mode": self.last_scan_mode,
+            "last_full_at": self.last_full_at,
         }
         if self.scan is not None:
             data["scan"] = self.scan.to_json()
@@ -129,5 +209,6 @@ class StreamState:
             watermark=data.get("watermark"),
             last_complete_at=data.get("last_complete_at"),
             last_scan_mode=mode if mode in ("full", "incremental") else None,
+            last_full_at=data.get("last_full_at"),
             scan=Scan.from_json(scan) if isinstance(scan, dict) else None,
         )

@@ -52,11 +52,11 @@ async def test_payload_reads_back_whole_and_runs_count_new_changed_unchanged(eng
 
 
 async def test_rows_not_seen_by_a_complete_scan_are_marked_deleted(engine) -> None:
-    """After a full scan, rows no run of that scan saw get deleted_at; seen rows keep it empty."""
+    """After a full scan, rows its pass did not see get deleted_at; seen rows keep it empty."""
     await _stage(engine, "run-1", {"1": {"id": 1}, "2": {"id": 2}})
     await _stage(engine, "run-2", {"1": {"id": 1}})
     async with session_factory(engine)() as session, session.begin():
-        assert await mark_deleted(session, source="s", entity="customer", scan_runs=["run-2"]) == 1
+        assert await mark_deleted(session, source="s", entity="customer", markers=["run-2"]) == 1
     async with engine.connect() as conn:
         rows = dict((await conn.execute(select(StagedRecord.source_id, StagedRecord.deleted_at))).all())
     assert rows["1"] is None and rows["2"] is not None

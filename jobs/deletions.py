@@ -1,0 +1,37 @@
+"""Held deletions: list what waits for an operator, accept one stream's set.
+
+The same two entry points serve ``etl deletions list|accept`` and every later job (nightly
+sync, scheduler): a held set is applied only by :func:`accept`, exactly as recorded at hold
+time minus the rows seen since (:mod:`etl.pipeline.held_deletions`).
+"""
+
+from __future__ import annotations
+
+from etl.db.engine import create_engine, session_factory
+from etl.pipeline.held_deletions import Acceptance, HeldSet, NothingHeld, accept_hold, pending_holds
+from etl.settings import Settings
+
+__all__ = ["NothingHeld", "accept", "held"]
+
+
+async def held(settings: Settings, *, id_limit: int | None = 50) -> list[HeldSet]:
+    """Every pending hold with its ids (up to ``id_limit``; None for all) and sample payloads."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            return await pending_holds(session, id_limit=id_limit)
+    finally:
+        await engine.dispose()
+
+
+async def accept(settings: Settings, target: str) -> Acceptance:
+    """Apply the pending hold of ``SOURCE.STREAM``; :class:`NothingHeld` when there is none."""
+    source, _, stream = target.partition(".")
+    if not source or not stream:
+        raise ValueError(f"expected SOURCE.STREAM, got {target!r}")
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            return await accept_hold(session, source, stream)
+    finally:
+        await engine.dispose()
