@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -46,6 +48,45 @@ def test_rows_of_the_single_cursor_shape_are_read() -> None:
     assert scan is not None and scan.cursors == [{"after": 7}] and scan.runs == ["r1"]
 
 
+def test_a_sweep_is_a_full_scan_when_the_last_full_one_is_older_than_the_interval() -> None:
+    """An incremental stream with a 7-day sweep scans fully once the last complete full scan is 7 days old,
+    incrementally before that; without an interval it never sweeps."""
+    now = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    week = timedelta(days=7)
+    state = StreamState(watermark={"tms": "t0"}, last_full_at=(now - timedelta(days=6, hours=23)).isoformat())
+    assert state.begin(run_id="r1", full=False, incremental=True, start=start, sweep_every=week, now=now).mode == (
+        "incremental"
+    )
+    state.scan = None
+    state.last_full_at = (now - week).isoformat()
+    swept = state.begin(run_id="r2", full=False, incremental=True, start=start, sweep_every=week, now=now)
+    assert swept.mode == "full" and swept.sweep and swept.cursors == [{"after": 0, "since": None}]
+    swept.advance(0, None)
+    state.finish()
+    assert state.last_full_at is not None and not state.sweep_due(week)
+    state.last_full_at = None
+    assert state.begin(run_id="r3", full=False, incremental=True, start=start, now=now).mode == "incremental"
+
+
+def test_a_restarted_pass_forgets_the_evidence_of_the_pass_before() -> None:
+    """Re-reading after a shift starts a new pass: its own mark, cursor and counts; the first pass's are gone."""
+    scan = StreamState().begin(run_id="r1", full=True, incremental=False, start=start)
+    assert scan.pass_id == "r1" and scan.markers == ["r1"]
+    scan.note(received=100, total=250, doubt="no p_elems")
+    scan.advance(0, {"after": 100})
+    scan.restart("pass-2", {"after": 0})
+    assert (scan.pass_id, scan.markers, scan.passes, scan.cursors) == ("pass-2", ["pass-2"], 2, [{"after": 0}])
+    assert (scan.received, scan.total, scan.doubts) == (0, None, [])
+    assert Scan.from_json(scan.to_json()) == scan
+
+
+def test_a_scan_saved_before_passes_counts_its_runs_as_its_marks() -> None:
+    """A scan in progress written by the previous version deletes by its runs, as it did then."""
+    old = {"scan": {"id": "r1", "runs": ["r1", "r2"], "mode": "full", "cursors": [{"after": 7}]}}
+    scan = StreamState.from_json(old).scan
+    assert scan is not None and scan.pass_id == "r1" and scan.markers == ["r1", "r2"]
+
+
 cursors = st.one_of(st.none(), st.dictionaries(st.sampled_from(["after", "p_num", "resumekey"]), st.integers()))
 
 
@@ -61,6 +102,11 @@ cursors = st.one_of(st.none(), st.dictionaries(st.sampled_from(["after", "p_num"
             runs=st.lists(st.text(min_size=1, max_size=8), max_size=3),
             next_watermark=cursors,
             started_at=st.text(max_size=10),
+            sweep=st.booleans(),
+            passes=st.integers(1, 5),
+            received=st.integers(0, 10**6),
+            total=st.one_of(st.none(), st.integers(0, 10**6)),
+            doubts=st.lists(st.text(max_size=20), max_size=3),
         ),
     ),
 )
