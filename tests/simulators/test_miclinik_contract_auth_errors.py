@@ -44,7 +44,7 @@ async def test_5_1_1_get_routes_answer() -> None:
 async def test_5_1_1_write_routes_answer() -> None:
     """Every POST/PUT/DELETE route of §5.1.1 answers 200."""
     async with serve() as c:
-        product = await c.post("/products", {"ref": "NEW-1", "label": "New"})
+        product = await c.post("/products", {"ref": "NEW-1", "label": "New", "status": 1})
         thirdparty = await c.post("/thirdparties", {"name": "New Co", "client": 1, "code_client": -1})
         order = await c.post("/orders", {"socid": thirdparty.body, "date": 1_795_132_800})
         line = await c.post(f"/orders/{order.body}/lines", {"fk_product": product.body, "qty": 1, "subprice": 5})

@@ -102,9 +102,10 @@ async def test_bad_records_are_rejected_and_the_rest_staged(engine, migrated_url
     async def handler(request: web.Request) -> web.Response:
         if request.match_info["resource"] == "status":
             return web.json_response({"success": {"code": 200, "timestamp_now_utc": 1795418624}})
-        if request.match_info["resource"] == "thirdparties":
+        if request.match_info["resource"] == "thirdparties" and "(t.rowid:>:0)" in request.query["sqlfilters"]:
             return web.Response(text=json.dumps(page), content_type="application/json")
-        return web.json_response({"error": {"code": 404, "message": "Not Found: No found"}}, status=404)
+        # The ask after the short page's last id: nothing there, as Dolibarr says it.
+        return web.json_response({"error": {"code": 404, "message": "Not Found: No third parties found"}}, status=404)
 
     app = web.Application()
     app.router.add_get("/api/index.php/{resource}", handler)

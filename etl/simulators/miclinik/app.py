@@ -17,9 +17,10 @@ import msgspec
 from aiohttp import web
 
 from etl.simulators.faults import FaultPlan
-from etl.simulators.miclinik import auth, views_read, views_write
+from etl.simulators.miclinik import auth, views_orders, views_read, views_write
 from etl.simulators.miclinik.errors import (
     API_NOT_FOUND,
+    LOGIN_PAGE,
     MODULE_NOT_ACTIVE,
     RestError,
     error_response,
@@ -30,6 +31,7 @@ from etl.simulators.miclinik.options import MiclinikOptions
 from etl.simulators.miclinik.render import Renderer
 from etl.simulators.miclinik.rows import UserRow
 from etl.simulators.miclinik.store import Store
+from etl.simulators.miclinik.transactions import Transactions
 from etl.simulators.world import TruthRow, World
 
 BASE = "/api/index.php"
@@ -48,6 +50,7 @@ class MiclinikState:
     faults: FaultPlan | None = None
     renderer: Renderer = field(init=False)
     sort_cache: SortCache = field(init=False)
+    transactions: Transactions = field(init=False)
     request_log: list[dict] = field(default_factory=list)
     call_count: int = 0
     revoked_left: int = 0
@@ -55,6 +58,7 @@ class MiclinikState:
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.options)
         self.sort_cache = SortCache(lambda: self.store.version)
+        self.transactions = Transactions(self.options)
 
     def mutate(self, fraction: float, seed: int) -> int:
         """Edit ``fraction`` of products and third parties like a user would; bumps their ``tms``."""
@@ -83,7 +87,14 @@ def create_app(
     for method, path, call, handler, public in ROUTES:
         app.router.add_route(method, BASE + path, _endpoint(handler, public=public), name=call)
     app.router.add_route("*", BASE + "/{name}{tail:.*}", _no_route, name="unrouted")
+    if options.web_login_page:
+        app.router.add_route("GET", "/{tail:.*}", _login_page, name="web.login")
     return app
+
+
+async def _login_page(request: web.Request) -> web.Response:
+    """Outside the API (a base URL without ``/api/index.php``): the web login form, status 200."""
+    return plain_page(200, LOGIN_PAGE)
 
 
 def _endpoint(handler: Handler, *, public: bool = False) -> Callable[[web.Request], Awaitable]:
@@ -173,6 +184,7 @@ ROUTES: list[tuple[str, str, str, Handler, bool]] = [
     ("GET", "/products/ref/{ref}", "products.by_ref", views_read.get_product_by_ref, False),
     ("POST", "/products", "products.create", views_write.create_product, False),
     ("PUT", r"/products/{id:\d+}", "products.update", views_write.update_product, False),
+    ("DELETE", r"/products/{id:\d+}", "products.delete", views_write.delete_product, False),
     ("GET", "/thirdparties", "thirdparties.list", views_read.list_thirdparties, False),
     ("GET", r"/thirdparties/{id:\d+}", "thirdparties.get", views_read.get_thirdparty, False),
     ("GET", "/thirdparties/email/{email}", "thirdparties.by_email", views_read.get_thirdparty_by_email, False),
@@ -182,11 +194,12 @@ ROUTES: list[tuple[str, str, str, Handler, bool]] = [
     ("GET", r"/orders/{id:\d+}", "orders.get", views_read.get_order, False),
     ("GET", "/orders/ref/{ref}", "orders.by_ref", views_read.get_order_by_ref, False),
     ("GET", r"/orders/{id:\d+}/lines", "orders.lines", views_read.get_order_lines, False),
-    ("POST", "/orders", "orders.create", views_write.create_order, False),
-    ("POST", r"/orders/{id:\d+}/lines", "orders.add_line", views_write.add_order_line, False),
-    ("POST", r"/orders/{id:\d+}/validate", "orders.validate", views_write.validate_order, False),
-    ("PUT", r"/orders/{id:\d+}", "orders.update", views_write.update_order, False),
-    ("DELETE", r"/orders/{id:\d+}", "orders.delete", views_write.delete_order, False),
+    ("POST", "/orders", "orders.create", views_orders.create_order, False),
+    ("POST", r"/orders/{id:\d+}/lines", "orders.add_line", views_orders.add_order_line, False),
+    ("PUT", r"/orders/{id:\d+}/lines/{lineid:\d+}", "orders.update_line", views_orders.update_order_line, False),
+    ("POST", r"/orders/{id:\d+}/validate", "orders.validate", views_orders.validate_order, False),
+    ("PUT", r"/orders/{id:\d+}", "orders.update", views_orders.update_order, False),
+    ("DELETE", r"/orders/{id:\d+}", "orders.delete", views_orders.delete_order, False),
     ("GET", "/users", "users.list", views_read.list_users, False),
     ("GET", "/users/info", "users.info", views_read.user_info, False),
     ("GET", r"/users/{id:\d+}", "users.get", views_read.get_user, False),

@@ -21,6 +21,7 @@ REASONS = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    409: "Conflict",
     500: "Internal Server Error",
     501: "Not Implemented",
     503: "Service Unavailable",
@@ -125,3 +126,19 @@ API_NOT_FOUND = "API not found (failed to include API file)"
 MODULE_NOT_ACTIVE = (
     "Module <b>Api</b> must be enabled.<br><br>To activate modules, go on setup Area (Home->Setup->Modules)."
 )
+
+# What a GET outside /api/index.php gets: the web login form, status 200 (protocols.md §1.9). [guess on
+# the exact markup; the form's names are Dolibarr's]
+LOGIN_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Login @ 23.0.0-beta</title></head>
+<body class="body bodylogin">
+<form id="login" name="login" method="post" action="/index.php?mainmenu=home">
+<input type="hidden" name="token" value="0123456789abcdef">
+<input type="text" id="username" name="username" placeholder="Login">
+<input type="password" id="password" name="password" placeholder="Password">
+<input type="submit" class="button" value="Login">
+</form>
+</body>
+</html>
+"""

@@ -43,6 +43,31 @@ class MiclinikOptions:
     - ``public_url``: the root Dolibarr builds ``online_payment_url`` from.
     - ``old_page_404_kind``: the fault kind rolled, in the OLD profile only, on list pages after the
       first; a hit answers 404 "No <x> found" as if the rows had moved away under the reader. [guess]
+
+    Quirks seen on a real Dolibarr 23 (protocols.md §1.9):
+
+    - ``restricted_api_key``: key of a staff user (the second; needs ``staff_count`` >= 2) who may
+      read products, third parties, orders and users but lacks "see all third parties" (right
+      262): GET /thirdparties answers 404 "No third parties found" and GET /orders ``[]`` (OLD:
+      404 "No order found"), products list normally; reading one of them by id is 403 (OLD 401).
+    - ``db_utc_offset_hours``: the database server's zone, which Dolibarr never sets for its
+      session: ``t.tms`` is compared (and sorted) as that zone's local time, so a filter written
+      in UTC misses edits of the last |offset| hours when the offset is negative. Rows keep their
+      true instant; JSON shows ``tms`` null as recorded. 0 = UTC.
+    - ``main_prod``: ``$dolibarr_main_prod=1``: GET /status leaves ``timestamp_now_utc`` out.
+    - ``web_login_page``: a GET outside ``/api/index.php`` answers Dolibarr's HTML login page with
+      status 200, as a base URL missing ``/api/index.php`` does (on: what the server does).
+    - ``max_page_size``: a silent cap on the rows a list page holds, whatever ``limit`` asks
+      (0 = none); the pagination total still counts the whole list. [guess: a proxy or a patched
+      server; Dolibarr itself caps only with ``API_MAX_LIMIT``-like customisations]
+    - ``create_seconds``: how long a create holds its transaction (a real server: ~0.024 s);
+      while one is in flight, another third-party create with ``code_client: -1`` fails with 500
+      "Duplicate value in a unique field" and another order create with 500 "Deadlock found when
+      trying to get lock; try restarting transaction" (``create_conflicts``). 0 = creates never
+      overlap (nothing is in flight between two requests).
+    - ``create_conflicts``: whether overlapping creates fail as above (on: as observed).
+    - ``create_conflict_rate`` / ``seed``: besides overlaps, this share of third-party and order
+      creates fails the same way, from a seeded generator (0 = only real overlaps).
     """
 
     profile: Profile = "NEW"
@@ -62,10 +87,21 @@ class MiclinikOptions:
     currency: str = "EUR"
     public_url: str = "http://127.0.0.1:18000"
     old_page_404_kind: str = "partial_batch"
+    restricted_api_key: str = "demo-dolibarr-restricted-key"
+    db_utc_offset_hours: float = 0.0
+    main_prod: bool = False
+    web_login_page: bool = True
+    max_page_size: int = 0
+    create_seconds: float = 0.0
+    create_conflicts: bool = True
+    create_conflict_rate: float = 0.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.profile not in ("OLD", "NEW"):
             raise ValueError(f"miclinik profile must be 'OLD' or 'NEW', not {self.profile!r}")
+        if not -12 <= self.db_utc_offset_hours <= 14:
+            raise ValueError(f"db_utc_offset_hours must be within -12..14, not {self.db_utc_offset_hours}")
 
     @property
     def is_new(self) -> bool:

@@ -35,7 +35,10 @@ COUNTRY_IDS = {"FR": 1, "BE": 2, "IT": 3, "ES": 4, "DE": 5, "CH": 6, "GB": 7, "R
 # Third-party "client" values: 1 customer, 3 customer and prospect, 2 prospect, 0 neither. [guess] shares
 CLIENT_WEIGHTS = ((1, 0.8), (3, 0.12), (2, 0.05), (0, 0.03))
 STAFF_JOBS = ("Accountant", "Support agent", "Sales", "Field technician", "Billing clerk")
-READER_RIGHTS = frozenset({"produit.lire", "societe.lire", "commande.lire"})
+READER_RIGHTS = frozenset({"produit.lire", "societe.lire", "commande.lire", "societe.client.voir"})
+# Right 262 ("see all third parties", societe.client.voir) missing: lists show only the user's own
+# customers (none), as recorded on Dolibarr 23 (protocols.md §1.9).
+RESTRICTED_RIGHTS = frozenset({"produit.lire", "societe.lire", "commande.lire", "user.lire"})
 ADMIN_RIGHTS = frozenset({"admin"})
 
 
@@ -195,7 +198,7 @@ def admin_user(options: MiclinikOptions, loaded_at: int) -> UserRow:
 
 
 def staff_users(world: World, options: MiclinikOptions, loaded_at: int) -> list[UserRow]:
-    """A few internal users; the first one holds the read-only API key."""
+    """A few internal users; the first holds the read-only API key, the second the restricted one."""
     staff = []
     for n in range(options.staff_count):
         rowid = n + 2
@@ -215,10 +218,10 @@ def staff_users(world: World, options: MiclinikOptions, loaded_at: int) -> list[
                 entity=1,
                 datec=loaded_at - 86400 * (400 - 37 * n),
                 tms=loaded_at - 86400 * (30 - n),
-                api_key=options.readonly_api_key if reader else None,
+                api_key=options.readonly_api_key if reader else options.restricted_api_key if n == 1 else None,
                 job=r.choice(STAFF_JOBS),
                 gender=r.choice(("man", "woman", "")),
-                rights=READER_RIGHTS if reader else frozenset(),
+                rights=READER_RIGHTS if reader else RESTRICTED_RIGHTS if n == 1 else frozenset(),
                 true_id=-rowid,
             )
         )

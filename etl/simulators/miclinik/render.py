@@ -118,7 +118,7 @@ class Renderer:
             "idprof1": s(row.siren), "tva_intra": s(row.tva_intra), "typent_id": q(row.typent_id),
             "client": q(row.client), "prospect": "1" if row.client in (2, 3) else "0",
             "fournisseur": q(row.fournisseur), "code_client": s(row.code_client), "address": s(row.address),
-            "zip": s(row.zip), "town": s(row.town), "ext_sync_flags": q(row.rowid % 4),
+            "zip": s(row.zip), "town": s(row.town), "ext_sync_flags": q(row.rowid % 4), "ref_ext": s(row.ref_ext),
         }  # fmt: skip
         return (self.thirdparty_listed if listed else self.thirdparty).render(values)
 
@@ -141,7 +141,7 @@ class Renderer:
             "contacts_ids": "[]" if variant == "list" else "null",
             "linkedObjectsIds": "null" if variant == "list" else "[]",
             "multicurrency_code": s(self.options.currency), "trackid": s(f"ord{row.rowid}"),
-            "ext_sync_flags": q(row.rowid % 4),
+            "ext_sync_flags": q(row.rowid % 4), "ref_ext": s(row.ref_ext),
         }  # fmt: skip
         return (self.order_validated if variant == "validate" else self.order).render(values)
 

@@ -70,6 +70,7 @@ class ThirdpartyRow:
     url: str | None = None
     note_public: str | None = None
     note_private: str | None = None
+    ref_ext: str | None = None
     true_id: int = 0
 
 
@@ -122,6 +123,7 @@ class OrderRow:
     facture: int = 0
     fk_user_author: int = 1
     fk_user_valid: int | None = None
+    ref_ext: str | None = None
     lines: list[LineRow] = field(default_factory=list)
     true_id: int = 0
 
@@ -200,13 +202,13 @@ PRODUCT_COLUMNS: dict[str, Getter] = {
 THIRDPARTY_COLUMNS: dict[str, Getter] = {
     **{f"t.{name}": _attr(name) for name in (
         "rowid", "nom", "client", "code_client", "email", "phone", "address", "zip", "town", "fk_pays",
-        "name_alias", "fournisseur", "status", "tva_intra", "siren", "url", "note_public", "note_private")},
+        "name_alias", "fournisseur", "status", "tva_intra", "siren", "url", "note_public", "note_private", "ref_ext")},
     "t.fk_typent": _attr("typent_id"), "t.entity": _const(1), "t.datec": _date("datec"), "t.tms": _date("tms"),
 }  # fmt: skip
 ORDER_COLUMNS: dict[str, Getter] = {
     **{f"t.{name}": _attr(name) for name in (
         "rowid", "ref", "fk_soc", "fk_statut", "ref_client", "note_public", "note_private", "facture",
-        "fk_user_author", "fk_user_valid", "total_ht", "total_tva", "total_ttc")},
+        "fk_user_author", "fk_user_valid", "total_ht", "total_tva", "total_ttc", "ref_ext")},
     "t.entity": _const(1), "t.date_commande": _date("date_commande"), "t.datec": _date("datec"),
     "t.date_valid": _date("date_valid"), "t.tms": _date("tms"), "t.date_creation": _date("datec"),
 }  # fmt: skip

@@ -53,7 +53,8 @@ THIRDPARTY = """
 {"module": "societe", "id": "$id", "entity": "1", "import_key": null, "array_options": [], "array_languages": null,
 "contacts_ids": null, "contacts_ids_internal": null, "linkedObjectsIds": null, "canvas": null, "fk_project": null,
 "contact_id": null, "user": null, "product": null, "origin_type": null, "origin_id": null, "ref": "$name",
-"ref_ext": null, "statut": null, "status": "$status", "country_id": "$country_id", "country_code": "$country_code",
+"ref_ext": "$ref_ext", "statut": null, "status": "$status", "country_id": "$country_id",
+"country_code": "$country_code",
 "state_id": null, "region_id": null, "barcode_type": null, "barcode_type_coder": null, "mode_reglement_id": null,
 "cond_reglement_id": null, "demand_reason_id": null, "transport_mode_id": null, "shipping_method_id": null,
 "shipping_method": null, "fk_multicurrency": "0", "multicurrency_code": "", "multicurrency_tx": null,
@@ -93,7 +94,8 @@ ORDER = """
 {"module": null, "id": "$id", "entity": "1", "import_key": null, "array_options": [], "array_languages": null,
 "contacts_ids": "$contacts_ids", "contacts_ids_internal": null, "linkedObjectsIds": "$linkedObjectsIds", "canvas":
 null, "fk_project": null, "contact_id": null, "user": null, "product": null, "origin_type": null, "origin_id": null,
-"ref": "$ref", "ref_ext": null, "statut": "$statut", "status": "$status", "country_id": null, "country_code": null,
+"ref": "$ref", "ref_ext": "$ref_ext", "statut": "$statut", "status": "$status", "country_id": null,
+"country_code": null,
 "state_id": null, "region_id": null, "mode_reglement_id": null, "cond_reglement_id": null, "demand_reason_id": null,
 "transport_mode_id": null, "shipping_method_id": null, "shipping_method": null, "fk_multicurrency": "0",
 "multicurrency_code": "$multicurrency_code", "multicurrency_tx": "1.00000000", "multicurrency_total_ht":

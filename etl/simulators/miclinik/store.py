@@ -95,6 +95,33 @@ class Store:
         self.orders.add(row)
         self.version += 1
 
+    def delete_product(self, rowid: int) -> None:
+        """Delete a product (the caller checked no order line uses it)."""
+        row = self.products.pop(rowid)
+        self._refs.pop(row.ref.lower(), None)
+        self.version += 1
+
+    def product_in_orders(self, rowid: int) -> bool:
+        """Whether any order line refers to the product (the foreign key a delete trips on)."""
+        return any(line.fk_product == rowid for order in self.orders.all() for line in order.lines)
+
+    def edit_product_label(self, rowid: int, label: str) -> None:
+        """A user renames a product in the web UI: its ``tms`` moves, the orders embedding it do not
+        (their JSON still changes: lines carry ``product_label``), protocols.md §1.9."""
+        row = self.products[rowid]
+        row.label = label
+        self.touch(row)
+
+    def edit_line_description(self, order_id: int, line_id: int, description: str) -> None:
+        """A user edits a line's description (totals unchanged): ``llx_commande.tms`` stays, since the
+        order row's UPDATE writes the same totals and MariaDB moves a TIMESTAMP only on a change."""
+        order = self.orders.get(order_id)
+        line = next((line for line in order.lines if line.rowid == line_id), None) if order else None
+        if line is None:
+            raise KeyError(f"order {order_id} has no line {line_id}")
+        line.description = description
+        self.version += 1
+
     def delete_order(self, order_id: int) -> None:
         """Delete an order and its lines."""
         self.orders.delete(order_id)

@@ -4,13 +4,19 @@ Each list follows the ``index()`` of its Dolibarr API class: the right is checke
 the faults a real database shows are rolled (``db_error``: 503 on the query; OLD only: a page after
 the first that comes back empty, 404), then the page is rendered. Empty lists are 404 in the OLD
 profile and ``[]`` in the NEW one, except third parties, which are 404 in both.
+
+A user without "see all third parties" (``societe.client.voir``, right 262) lists only the third
+parties they are sales representative of, and their orders: none here, so such a key reads empty
+third-party and order lists without any error (protocols.md §1.9). ``t.tms`` is compared in the
+database's zone (option ``db_utc_offset_hours``), see :func:`zoned`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -84,6 +90,32 @@ def _list_faults(state: MiclinikState, resource: Resource, query: ListQuery) -> 
         raise RestError(404, resource.empty_old, source=resource.source)
 
 
+SEE_ALL_THIRDPARTIES = "societe.client.voir"
+_ZONED: dict[tuple[int, float], Resource] = {}
+
+
+def sees_all_thirdparties(user: UserRow | None) -> bool:
+    """Whether lists show this user every third party (right 262), not only those they represent."""
+    return user is not None and may(user, SEE_ALL_THIRDPARTIES)
+
+
+def zoned(state: MiclinikState, resource: Resource) -> Resource:
+    """``resource`` with ``t.tms`` read as the database zone's local time: MariaDB shows a TIMESTAMP in
+    the session zone, which Dolibarr never sets, and compares the filter's literal with that."""
+    offset = state.options.db_utc_offset_hours
+    if not offset or "t.tms" not in resource.columns:
+        return resource
+    key = (id(resource), offset)
+    if key not in _ZONED:
+        shift = timedelta(hours=offset)
+
+        def local_tms(row: Any) -> datetime:
+            return (datetime.fromtimestamp(row.tms, UTC) + shift).replace(tzinfo=None)
+
+        _ZONED[key] = dataclasses.replace(resource, columns={**resource.columns, "t.tms": local_tms})
+    return _ZONED[key]
+
+
 def server_now(state: MiclinikState) -> datetime:
     """The server clock as ``__NOW__`` reads it."""
     return datetime.fromtimestamp(state.store.now(), UTC)
@@ -98,11 +130,13 @@ def _run_list(
     user_id: int = 1,
 ) -> tuple[ListQuery, list, int]:
     new = state.options.is_new
+    resource = zoned(state, resource)
     query = parse_query(request.query, resource, new=new)
     expr = compile_filter(query.sqlfilters, resource, new=new, now=server_now(state), user_id=user_id)
     _list_faults(state, resource, query)
     rows, total = select_rows(query, resource, expr, table, state.sort_cache, keep)
-    return query, rows, total
+    cap = state.options.max_page_size
+    return query, rows[:cap] if cap > 0 else rows, total
 
 
 def _respond(state: MiclinikState, query: ListQuery, items: list[str], total: int, resource: Resource) -> web.Response:
@@ -172,6 +206,7 @@ async def list_thirdparties(
     require(state, user, "societe.lire")
     mode = int(request.query.get("mode", "0") or 0) if request.query.get("mode", "0").strip().isdigit() else 0
     keep = _both(THIRDPARTY_MODES.get(mode), _category_filter(request))
+    keep = keep if sees_all_thirdparties(user) else _represents_none
     query, rows, total = _run_list(state, request, THIRDPARTIES, state.store.thirdparties, keep)
     if not rows:
         raise RestError(404, THIRDPARTY_EMPTY.get(mode, THIRDPARTY_EMPTY[0]), source="api_thirdparties.class.php:270")
@@ -179,9 +214,22 @@ async def list_thirdparties(
     return _respond(state, query, [render(row, listed=True) for row in rows], total, THIRDPARTIES)
 
 
+def _represents_none(row: Any) -> bool:
+    """The sales-representative join of a user without right 262: they represent no one here."""
+    return False
+
+
+def _check_access(state: MiclinikState, user: UserRow | None) -> None:
+    """``_checkAccessToResource``: a user without right 262 may not read a third party's objects."""
+    if not sees_all_thirdparties(user):
+        login = user.login if user else ""
+        raise permission_denied(state, f"Access not allowed for login {login}")
+
+
 async def get_thirdparty(request: web.Request, state: MiclinikState, user: UserRow | None, body: Any) -> web.Response:
     """GET /thirdparties/{id}."""
     require(state, user, "societe.lire")
+    _check_access(state, user)
     row = state.store.thirdparties.get(int(request.match_info["id"]))
     if row is None:
         raise RestError(404, "Thirdparty not found", source="api_thirdparties.class.php:2611")
@@ -224,7 +272,8 @@ def _order_filters(request: web.Request, state: MiclinikState) -> Callable[[Any]
 async def list_orders(request: web.Request, state: MiclinikState, user: UserRow | None, body: Any) -> web.Response:
     """GET /orders: every order with its lines; thirdparty_ids, sqlfilters, sqlfilterlines (NEW)."""
     require(state, user, "commande.lire")
-    query, rows, total = _run_list(state, request, ORDERS, state.store.orders, _order_filters(request, state))
+    keep = _order_filters(request, state) if sees_all_thirdparties(user) else _represents_none
+    query, rows, total = _run_list(state, request, ORDERS, state.store.orders, keep)
     product = state.store.product
     items = [state.renderer.order_json(row, product, "list") for row in rows]
     return _respond(state, query, items, total, ORDERS)
@@ -240,6 +289,7 @@ def _order(state: MiclinikState, request: web.Request) -> Any:
 async def get_order(request: web.Request, state: MiclinikState, user: UserRow | None, body: Any) -> web.Response:
     """GET /orders/{id}."""
     require(state, user, "commande.lire")
+    _check_access(state, user)
     return json_response(state.renderer.order_json(_order(state, request), state.store.product))
 
 
@@ -306,9 +356,12 @@ async def status(request: web.Request, state: MiclinikState, user: UserRow | Non
     if state.options.is_new:
         success |= {
             "access_locked": "0",
-            "environment": "non-production",
+            "environment": "production" if state.options.main_prod else "non-production",
             "timestamp_now_utc": now,
             "timestamp_php_tz": "UTC",
             "date_tz": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S"),
         }
+        if state.options.main_prod:
+            # $dolibarr_main_prod=1 hides the clock (as seen, §1.9); [guess] the rest stays
+            del success["timestamp_now_utc"]
     return json_value({"success": success})

@@ -3,7 +3,13 @@
 A create answers the new rowid as a bare JSON integer; a missing mandatory field is 400
 ``<field> field missing``; the model layer's refusals are 500 ``Error creating <obj>`` with the
 reasons as details ``"0"``, ``"1"`` ... A fired ``busy`` fault is such a refusal (a lock wait), and
-nothing is written. Text fields are stored the way :mod:`sanitize` describes.
+nothing is written. Text fields are stored the way :mod:`sanitize` describes. Orders are in
+:mod:`views_orders`.
+
+As seen on Dolibarr 23 (§1.9): ``ref_ext`` is kept on products, third parties and orders (not
+unique); a duplicate product ref, compared case-insensitively, is 500 ErrorProductAlreadyExists; a
+custom ``code_client`` is 500 ErrorBadCustomerCodeSyntax with the default numbering module (``-1``
+asks for the next code); DELETE /products/{id} is 409 while an order line uses the product.
 """
 
 from __future__ import annotations
@@ -14,10 +20,10 @@ from aiohttp import web
 
 from etl.simulators.miclinik.errors import RestError, json_response, json_value
 from etl.simulators.miclinik.population import COUNTRY_IDS, yymm
-from etl.simulators.miclinik.rows import LineRow, OrderRow, ProductRow, ThirdpartyRow, UserRow
+from etl.simulators.miclinik.rows import ProductRow, ThirdpartyRow, UserRow
 from etl.simulators.miclinik.sanitize import incoming_text, product_ref
-from etl.simulators.miclinik.values import to_date, to_decimal, to_int
-from etl.simulators.miclinik.views_read import _order, require
+from etl.simulators.miclinik.values import to_decimal, to_int
+from etl.simulators.miclinik.views_read import require
 
 if TYPE_CHECKING:
     from etl.simulators.miclinik.app import MiclinikState
@@ -105,6 +111,18 @@ async def update_product(request: web.Request, state: MiclinikState, user: UserR
     return json_response(state.renderer.product_json(row, after_update=True))
 
 
+async def delete_product(request: web.Request, state: MiclinikState, user: UserRow | None, body: Any) -> web.Response:
+    """DELETE /products/{id}: 409 while an order line uses it; a second delete is 404."""
+    require(state, user, "produit.supprimer")
+    rowid = int(request.match_info["id"])
+    if state.store.product(rowid) is None:
+        raise RestError(404, "Product not found", source=f"{PRODUCT_SOURCE}:0")
+    if state.store.product_in_orders(rowid):
+        raise RestError(409, "Can't delete, that product is probably used", source=f"{PRODUCT_SOURCE}:0")
+    state.store.delete_product(rowid)
+    return json_value({"success": {"code": 200, "message": "Object deleted"}})
+
+
 # -- third parties -------------------------------------------------------------
 THIRDPARTY_SOURCE = "api_thirdparties.class.php"
 THIRDPARTY_TEXT = (
@@ -115,7 +133,7 @@ THIRDPARTY_TEXT = (
 def _apply_thirdparty(state: MiclinikState, row: ThirdpartyRow, body: dict) -> None:
     if "name" in body:
         row.nom = text(state, body, "name") or ""
-    for name in THIRDPARTY_TEXT:
+    for name in (*THIRDPARTY_TEXT, "ref_ext"):
         if name in body:
             setattr(row, name, text(state, body, name))
     for name in ("client", "fournisseur", "status"):
@@ -126,11 +144,11 @@ def _apply_thirdparty(state: MiclinikState, row: ThirdpartyRow, body: dict) -> N
         row.country_code = COUNTRY_CODES.get(row.fk_pays or 0, "")
     if "code_client" in body:
         code = str(body["code_client"])
-        if code == "-1":
-            number = row.rowid
-            row.code_client = f"CU{yymm(row.datec)}-{number:05d}" if row.client in (1, 3) else None
-        else:
-            row.code_client = text(state, body, "code_client")
+        if code != "-1":
+            # mod_codeclient_monkey (the default) accepts only the codes it makes itself
+            details = ["ErrorBadCustomerCodeSyntax"]
+            raise RestError(500, f"Error {'updating' if row.tms else 'creating'} thirdparty", details=details)
+        row.code_client = f"CU{yymm(row.datec)}-{row.rowid:05d}" if row.client in (1, 3) else None
 
 
 async def create_thirdparty(
@@ -141,11 +159,14 @@ async def create_thirdparty(
     mandatory(body, ("name", "email") if state.options.email_mandatory else ("name",), f"{THIRDPARTY_SOURCE}:0")
     refuse_if_busy(state, "thirdparty", f"{THIRDPARTY_SOURCE}:0")
     store = state.store
-    now = store.now()
-    row = ThirdpartyRow(len(store.thirdparties) + 1, "", 0, None, now, now)
-    _apply_thirdparty(state, row, body)
-    row.true_id = store.next_true_id("customer")
-    store.add_thirdparty(row)
+    automatic = str(body.get("code_client")) == "-1"  # two transactions may take the same next code
+    async with state.transactions.create("thirdparty", "thirdparty", f"{THIRDPARTY_SOURCE}:0", may_conflict=automatic):
+        now = store.now()
+        row = ThirdpartyRow(len(store.thirdparties) + 1, "", 0, None, now, 0)
+        _apply_thirdparty(state, row, body)
+        row.tms = now
+        row.true_id = store.next_true_id("customer")
+        store.add_thirdparty(row)
     return json_value(row.rowid)
 
 
@@ -160,118 +181,6 @@ async def update_thirdparty(
     _apply_thirdparty(state, row, body)
     state.store.touch(row)
     return json_response(state.renderer.thirdparty_json(row))
-
-
-# -- orders --------------------------------------------------------------------
-ORDER_SOURCE = "api_orders.class.php"
-
-
-def _new_line(state: MiclinikState, order: OrderRow, body: dict) -> LineRow:
-    """``Commande::addline`` from a line body."""
-    fk_product = to_int(body["fk_product"]) if body.get("fk_product") not in (None, "", 0, "0") else None
-    product = state.store.product(fk_product) if fk_product is not None else None
-    default_type = product.fk_product_type if product is not None else 0
-    line = LineRow(
-        rowid=state.store.next_line_id,
-        fk_commande=order.rowid,
-        fk_product=fk_product,
-        product_type=to_int(body.get("product_type", default_type)),
-        qty=to_decimal(body.get("qty", 0)),
-        subprice=to_decimal(body.get("subprice", 0)),
-        tva_tx=to_decimal(body.get("tva_tx", 0)),
-        description=text(state, body, "desc", "") or "",
-        remise_percent=to_decimal(body.get("remise_percent", 0)),
-        rang=to_int(body.get("rang", 0)),
-    )
-    state.store.next_line_id += 1
-    return line
-
-
-async def create_order(request: web.Request, state: MiclinikState, user: UserRow | None, body: Any) -> web.Response:
-    """POST /orders: ``socid`` (NEW: and ``date``) mandatory; NEW keeps ``lines`` sent along, OLD drops them."""
-    require(state, user, "commande.creer")
-    new = state.options.is_new
-    mandatory(body, ("socid", "date") if new else ("socid",), f"{ORDER_SOURCE}:0")
-    store = state.store
-    socid = to_int(body["socid"])
-    if store.thirdparties.get(socid) is None:
-        # [guess] the foreign key on fk_soc refuses the insert
-        raise RestError(500, "Error creating order", details=["ErrorRecordNotFound"], source=f"{ORDER_SOURCE}:0")
-    refuse_if_busy(state, "order", f"{ORDER_SOURCE}:0")
-    now = store.now()
-    rowid = store.next_order_id()
-    row = OrderRow(
-        rowid=rowid,
-        ref=f"(PROV{rowid})",
-        fk_soc=socid,
-        fk_statut=0,
-        date_commande=to_date(body.get("date"), now),
-        datec=now,
-        tms=now,
-        ref_client=text(state, body, "ref_client"),
-        note_public=text(state, body, "note_public", "") or "",
-        note_private=text(state, body, "note_private", "") or "",
-        fk_user_author=user.rowid if user else 1,
-    )
-    row.true_id = store.next_true_id("order")
-    # Dolibarr 23 keeps lines sent with the order (as recorded); [guess] the OLD post() dropped them
-    # (its lines loop is commented out, and reference page 004 warns they are not created reliably).
-    if new and isinstance(body.get("lines"), list):
-        row.lines = [_new_line(state, row, line) for line in body["lines"] if isinstance(line, dict)]
-    store.add_order(row)
-    return json_value(rowid)
-
-
-async def add_order_line(request: web.Request, state: MiclinikState, user: UserRow | None, body: Any) -> web.Response:
-    """POST /orders/{id}/lines: only on a draft; other orders get addline's empty 400."""
-    require(state, user, "commande.creer")
-    order = _order(state, request)
-    if order.fk_statut != 0:
-        # [guess] addline returns -3 without setting ->error, so the 400 carries no text
-        raise RestError(400, "", source=f"{ORDER_SOURCE}:0")
-    line = _new_line(state, order, body)
-    order.lines.append(line)
-    state.store.touch(order)
-    return json_value(line.rowid)
-
-
-async def validate_order(request: web.Request, state: MiclinikState, user: UserRow | None, body: Any) -> web.Response:
-    """POST /orders/{id}/validate: a draft gets its SO number and comes back whole; otherwise 304."""
-    require(state, user, "commande.creer")
-    order = _order(state, request)
-    if order.fk_statut != 0:
-        raise RestError(304, "Error nothing done. May be object is already validated", source=f"{ORDER_SOURCE}:0")
-    store = state.store
-    order.ref = f"SO{yymm(order.date_commande)}-{store.next_order_number:04d}"
-    store.next_order_number += 1
-    order.fk_statut = 1
-    order.date_valid = store.now()
-    order.fk_user_valid = user.rowid if user else 1
-    store.touch(order)
-    return json_response(state.renderer.order_json(order, store.product, "validate"))
-
-
-async def update_order(request: web.Request, state: MiclinikState, user: UserRow | None, body: Any) -> web.Response:
-    """PUT /orders/{id}: header fields only; the updated object."""
-    require(state, user, "commande.creer")
-    order = _order(state, request)
-    for name in ("ref_client", "note_public", "note_private"):
-        if name in body:
-            setattr(order, name, text(state, body, name, "") if name != "ref_client" else text(state, body, name))
-    if "date" in body:
-        order.date_commande = to_date(body["date"], order.date_commande)
-    if "billed" in body:
-        order.facture = to_int(body["billed"])
-    state.store.touch(order)
-    return json_response(state.renderer.order_json(order, state.store.product))
-
-
-async def delete_order(request: web.Request, state: MiclinikState, user: UserRow | None, body: Any) -> web.Response:
-    """DELETE /orders/{id}."""
-    require(state, user, "commande.supprimer")
-    order = _order(state, request)
-    state.store.delete_order(order.rowid)
-    return json_value({"success": {"code": 200, "message": "Order deleted"}})
 
 
 # -- users ---------------------------------------------------------------------

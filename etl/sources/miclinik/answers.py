@@ -10,9 +10,12 @@ an unknown endpoint (501 text), and the proxies in front add their own HTML page
 answer                                 verdict
 =====================================  ==============================================================
 2xx list (bare array)                  ok: the records as raw slices (:mod:`etl.payload`)
-2xx ``{"data": [...]}``                ok: its ``data`` (``pagination_data=true``)
+2xx ``{"data": [...]}``                ok: its ``data`` as raw slices and ``pagination.total``
+                                       (``pagination_data=true``)
 2xx ``{"error": ...}``                 fail: ProtocolError
-2xx not JSON (module disabled)         retry: ProxyPageError
+2xx an HTML document (``<html``,       fail: MisconfiguredBaseUrl, naming ``.../api/index.php`` (a
+``<form``) where JSON is due           base URL without it answers the web login page, §1.9)
+2xx other text (module disabled)       retry: ProxyPageError
 304 / empty 2xx body                   ok: no rows
 404 "No ... found" on a list           ok: no rows; after a full page (``confirm``): retry, then
                                        accepted as the end when still so
@@ -32,7 +35,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from etl.http.errors import (
     AuthenticationError,
@@ -48,11 +54,35 @@ from etl.http.errors import (
 )
 from etl.http.response import NotJson, RawResponse
 from etl.http.retry import parse_retry_after
-from etl.payload import split_array
+from etl.payload import RawJson, split_array
 
 EMPTY_LIST_404 = ("No ", "not found")
 # OLD servers' 401 for a right the key's user lacks, rather than for the key itself (protocols.md §1.3).
 RIGHTS_401 = re.compile(r"insuffi\w* rights|not allowed", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A list answer: its records (raw slices) and, when asked with ``pagination_data``, the server's count."""
+
+    records: list[Any] = field(default_factory=list)
+    total: int | None = None
+
+
+class MisconfiguredBaseUrl(ProtocolError):
+    """The base URL reaches a web page, not the REST API: a configuration error, named as one."""
+
+    kind = "configuration"
+
+
+class _Envelope(msgspec.Struct):
+    data: list[msgspec.Raw]
+    pagination: dict[str, Any] = {}
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+# A whole web page (Dolibarr's login form), as against index.php's one-line "module not active" text.
+HTML_DOCUMENT = re.compile(rb"<(html|form|!doctype html)\b", re.IGNORECASE)
 
 
 class EmptyPageToConfirm(RetryableError):
@@ -76,9 +106,9 @@ def classify_read(
     if status == 404 and list_call and any(marker in error_message(body) for marker in EMPTY_LIST_404):
         if confirm_empty:
             return retry(
-                EmptyPageToConfirm, message, value=[], accept_when_exhausted=True, max_attempts=confirm_empty + 1
+                EmptyPageToConfirm, message, value=Listing(), accept_when_exhausted=True, max_attempts=confirm_empty + 1
             )
-        return ok([])
+        return ok(Listing())
     if status == 401 and RIGHTS_401.search(message):
         return fail(PermissionDenied, message, status=401)
     if status == 401:
@@ -93,21 +123,32 @@ def classify_read(
 
 def _success(response: RawResponse, what: str, *, list_call: bool) -> Verdict:
     if response.status == 304 or not response.body.strip():
-        return ok([] if list_call else None)
+        return ok(Listing() if list_call else None)
     if list_call:
         with contextlib.suppress(ValueError):  # not a bare array: judged as JSON below
-            return ok(split_array(response.body))
+            return ok(Listing(split_array(response.body)))
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            return ok(_counted(_ENVELOPE.decode(response.body)))
     try:
         body = response.json()
     except NotJson as exc:
+        if HTML_DOCUMENT.search(response.body[:4096]):
+            return fail(MisconfiguredBaseUrl, f"{what}: {exc}", status=response.status)
         return retry(ProxyPageError, f"{what}: {exc}", status=response.status)
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return fail(ProtocolError, f"{what}: HTTP {response.status} with an error body: {error_message(body)}")
     if list_call:
-        if isinstance(body, dict) and isinstance(body.get("data"), list):
-            return ok(body["data"])
         return fail(ProtocolError, f"{what}: expected a JSON list, got {type(body).__name__}")
     return ok(body)
+
+
+def _counted(envelope: _Envelope) -> Listing:
+    """``{"data": [...], "pagination": {"total": N, ...}}``: the records, and N when it is a count."""
+    total = envelope.pagination.get("total")
+    if isinstance(total, str) and total.isdigit():
+        total = int(total)
+    valid = isinstance(total, int) and not isinstance(total, bool) and total >= 0
+    return Listing([RawJson(item) for item in envelope.data], total if valid else None)
 
 
 def classify_login(response: RawResponse) -> Verdict:

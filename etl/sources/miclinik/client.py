@@ -6,6 +6,12 @@ first asks ``POST /login`` for the login's token (JSON body, protocols.md §1.1;
 ``reset`` the server hands back the token it has, so asking is safe to repeat) and uses it
 as the key from then on. What each answer means is decided in
 :mod:`etl.sources.miclinik.answers`; retries by the transport's policy.
+
+:meth:`MiclinikClient.open` reads ``GET /status``: it proves the key, the base URL (one without
+``/api/index.php`` answers the web login page with status 200, protocols.md §1.9: a
+configuration error naming the fix) and gives the server clock incremental scans start from.
+A production server (``$dolibarr_main_prod=1``) leaves ``timestamp_now_utc`` out; the local
+clock stands in, and the log says so once.
 """
 
 from __future__ import annotations
@@ -14,15 +20,26 @@ import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from etl.http.errors import ProtocolError
 from etl.http.response import Request
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
-from etl.sources.miclinik.answers import classify_create, classify_login, classify_read
+from etl.sources.miclinik.answers import (
+    Listing,
+    MisconfiguredBaseUrl,
+    classify_create,
+    classify_login,
+    classify_read,
+)
 from etl.sources.miclinik.config import MiclinikCredentials, MiclinikOptions
 
 if TYPE_CHECKING:
     from etl.http.transport import HttpTransport
+
+log = structlog.get_logger(__name__)
+API_PATH = "/api/index.php"
 
 
 class MiclinikClient(SourceClient):
@@ -45,13 +62,31 @@ class MiclinikClient(SourceClient):
         (``GET /status``), which incremental scans start from."""
         if not self.api_key:
             self.api_key = await self.login()
-        body = await self.get_json("status")
+        try:
+            body = await self.get_json("status")
+        except MisconfiguredBaseUrl as exc:
+            raise MisconfiguredBaseUrl(f"{exc} ({self._base_url_advice()})", status=exc.status) from None
         success = body.get("success", {}) if isinstance(body, dict) else {}
         stamp = success.get("timestamp_now_utc") if isinstance(success, dict) else None
+        if stamp in (None, ""):
+            log.warning(
+                "server clock unknown: GET status has no timestamp_now_utc ($dolibarr_main_prod=1); "
+                "the local clock is used for the watermark",
+                base_url=self.settings.base_url,
+            )
+            self.server_now = datetime.now(UTC)
+            return
         try:
-            self.server_now = datetime.fromtimestamp(int(stamp), UTC) if stamp else datetime.now(UTC)
+            self.server_now = datetime.fromtimestamp(int(stamp), UTC)
         except (TypeError, ValueError, OverflowError, OSError):
             raise ProtocolError(f"GET status: timestamp_now_utc is not a time: {str(stamp)[:40]!r}") from None
+
+    def _base_url_advice(self) -> str:
+        base = self.settings.base_url.rstrip("/")
+        said = f"base_url {base} answers a web page, not the REST API"
+        if base.endswith(API_PATH):
+            return f"{said}: is the API module enabled?"
+        return f"{said}: it should end in {API_PATH}, e.g. {base}{API_PATH}"
 
     async def login(self) -> str:
         """The login's API token from ``POST /login``."""
@@ -69,6 +104,10 @@ class MiclinikClient(SourceClient):
 
     async def get_list(self, resource: str, params: dict[str, Any], *, confirm_empty: bool = False) -> list[Any]:
         """GET a list as raw records; a 404 "No ... found" is no rows (confirmed when asked)."""
+        return (await self.get_listing(resource, params, confirm_empty=confirm_empty)).records
+
+    async def get_listing(self, resource: str, params: dict[str, Any], *, confirm_empty: bool = False) -> Listing:
+        """GET a list: raw records and, for ``pagination_data=true`` on a NEW server, the server's count."""
         classify = functools.partial(
             classify_read,
             what=f"GET {resource}",

@@ -26,13 +26,30 @@ class MiclinikCredentials(SettingsModel):
         return self
 
 
+# 12 h 5 min: a database as far west as UTC-12 plus five minutes for writes in flight at the start.
+DEFAULT_TMS_OVERLAP = 12 * 3600 + 300
+
+
 class MiclinikOptions(SettingsModel):
-    """Protocol switches of a Dolibarr-compatible server."""
+    """Protocol switches of a Dolibarr-compatible server.
+
+    Incremental scans filter ``(t.tms:>=:'<watermark>')``, and Dolibarr never sets the database
+    session's time zone, so MariaDB reads that literal in whatever zone the database server runs
+    in (protocols.md §1.9). A UTC watermark against a database at UTC-5 misses every edit of the
+    last five hours; an eastern zone only re-reads. Two ways to stay safe:
+
+    - ``tms_overlap_seconds`` (default 43,500 = 12 h 5 min): how far before the server clock the
+      next scan starts. The default covers any zone down to UTC-12 without knowing it; re-read
+      rows cost a request share but stage nothing (staging diffs by hash).
+    - ``tms_timezone``: the zone the database really runs in, for operators who know it; the
+      watermark is then written in that zone, and the overlap can drop to a few minutes (300).
+    """
 
     profile: Literal["new", "old"] = Field("new", description="new: Dolibarr >= 19; old: <= 18")
-    tms_overlap_seconds: float = Field(300, ge=0, description="re-read window before the server clock")
-    # Dolibarr compares tms in the database session's zone, which it never sets ([U] per server).
-    tms_timezone: str = Field("UTC", description="zone the server's database compares tms in")
+    tms_overlap_seconds: float = Field(
+        DEFAULT_TMS_OVERLAP, ge=0, description="re-read window before the server clock (12 h 5 min: zones to UTC-12)"
+    )
+    tms_timezone: str = Field("UTC", description="zone the server's database compares tms in (never set by Dolibarr)")
     confirm_empty_pages: int = Field(1, ge=0, description="extra asks of a 404 'none found' after a full page")
     auth_confirmations: int = Field(6, ge=1, description="attempts a 401 gets before it is taken as final")
 

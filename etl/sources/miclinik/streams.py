@@ -13,11 +13,24 @@ inserted during a scan and would skip or repeat records; keyset does not, and th
 cursor (the last id staged) survives a crash. The grammar used is accepted by OLD
 and NEW servers alike.
 
+The end of a list is proven, never assumed from a short page (a server may cap its page
+size silently, and a short page then looks like the end). NEW servers are asked
+``pagination_data=true`` on a scan's first page: the count of the whole filtered list
+(``Evidence.total``) ends the scan as soon as that many rows arrived, with no extra request.
+Without a count (OLD servers, users, a server that ignores the parameter) a short page is
+followed by one more ask after its last id, and only an empty answer (``[]`` or 404 "none
+found") ends the list; a short page that is not empty is simply paged on, so a capped server
+is read completely. A 404 right after a *full* page is asked again (an OLD server's glitch);
+after a short page it agrees with that page and ends the list at once.
+
 Incremental scans add ``(t.tms:>=:'<watermark>')``. Dolibarr reads ``tms`` back as
 null, yet filtering on it works (recorded fixtures). The next watermark is the
 server's own clock (GET /status) at the start of the scan minus an overlap window
 (option ``tms_overlap_seconds``), so changes made while a scan runs are read again
-next time rather than lost; re-reading them is harmless because staging diffs by hash.
+next time rather than lost; re-reading them is harmless because staging diffs by hash. The
+default overlap (12 h 5 min) also covers a database zone down to UTC-12 (see
+:class:`~etl.sources.miclinik.config.MiclinikOptions`). Orders change without their ``tms``
+(lines and product fields, §1.9), so they are swept in full weekly.
 
 Records reach staging undecoded (:mod:`etl.payload`): each is the server's own JSON
 text, hashed and stored as sent. Only the ids at the two ends of a page are read here.
@@ -32,7 +45,7 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from etl.http.errors import ProtocolError
-from etl.sources.base import Cursor, Page, RecordRejected, Stream
+from etl.sources.base import Cursor, Evidence, Page, RecordRejected, Stream
 from etl.sources.miclinik.client import MiclinikClient
 from etl.sources.miclinik.config import MiclinikOptions
 
@@ -41,6 +54,8 @@ class DolibarrListStream(Stream):
     """A Dolibarr list read in rowid order, optionally only rows modified since a watermark."""
 
     resource: ClassVar[str]
+    # Whether a NEW server counts this list with ``pagination_data=true`` (not /users, §1.4).
+    counted: ClassVar[bool] = True
     incremental = True
     ascending_ids = True
     client: MiclinikClient
@@ -62,25 +77,42 @@ class DolibarrListStream(Stream):
         since = now - timedelta(seconds=options.tms_overlap_seconds)
         return {"tms": since.astimezone(ZoneInfo(options.tms_timezone)).strftime(layout)}
 
+    def asks_count(self, cursor: Cursor) -> bool:
+        """Whether this page asks the server to count the list: a NEW server's first page of a scan."""
+        return self.counted and self.settings.options.profile == "new" and not cursor["after"]
+
     def query(self, cursor: Cursor) -> dict[str, str | int]:
         filters = [f"(t.rowid:>:{int(cursor['after'])})"]
         if cursor.get("since"):
             filters.append(f"(t.tms:>=:'{cursor['since']}')")
-        return {
+        query: dict[str, str | int] = {
             "limit": self.settings.page_size,
             "page": 0,
             "sortfield": "t.rowid",
             "sortorder": "ASC",
             "sqlfilters": " and ".join(filters),
         }
+        if self.asks_count(cursor):
+            query["pagination_data"] = "true"
+        return query
 
     async def fetch(self, cursor: Cursor) -> Page:
         # After a full page, a 404 "none found" may be a glitch of an OLD server: it is confirmed.
-        records = await self.client.get_list(self.resource, self.query(cursor), confirm_empty=bool(cursor["after"]))
-        watermark = self.next_watermark
+        # After a short one (``probe``) it agrees with that page, and ends the list at once.
+        confirm = bool(cursor["after"]) and not cursor.get("probe")
+        listing = await self.client.get_listing(self.resource, self.query(cursor), confirm_empty=confirm)
+        records, watermark = listing.records, self.next_watermark
+        evidence = Evidence(total=listing.total) if listing.total is not None else Evidence()
+        total = listing.total if listing.total is not None else cursor.get("total")
+        seen = int(cursor.get("seen", 0)) + len(records)
+        if not records or (total is not None and seen >= total):
+            return Page(records, None, watermark=watermark, evidence=evidence)
+        following: Cursor = {"after": last_rowid(self, records, cursor), "since": cursor.get("since")}
+        if total is not None:
+            following |= {"total": total, "seen": seen}
         if len(records) < self.settings.page_size:
-            return Page(records, None, watermark=watermark)
-        return Page(records, {**cursor, "after": last_rowid(self, records, cursor)}, watermark=watermark)
+            following["probe"] = True
+        return Page(records, following, watermark=watermark, evidence=evidence)
 
 
 def last_rowid(stream: DolibarrListStream, records: list[object], cursor: Cursor) -> int:
@@ -116,9 +148,12 @@ class OrdersStream(DolibarrListStream):
     name = "orders"
     entity = "order"
     resource = "orders"
+    # An order's JSON changes without its tms: line descriptions, product fields copied in (§1.9).
+    full_scan_every = timedelta(days=7)
 
 
 class UsersStream(DolibarrListStream):
     name = "users"
     entity = "user"
     resource = "users"
+    counted = False
