@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from etl.http.errors import (
     AuthenticationError,
@@ -19,7 +23,20 @@ from etl.http.errors import (
     SourceError,
 )
 from etl.http.response import RawResponse
-from etl.sources.microbizz.envelope import build_form, check_result, command_error, read_answer
+from etl.payload import RawJson
+from etl.sources.microbizz import SOURCE
+from etl.sources.microbizz.config import MicrobizzOptions
+from etl.sources.microbizz.envelope import (
+    UnrecognisedEnvelopeFailure,
+    build_form,
+    check_result,
+    classify_envelope,
+    classify_reason,
+    command_error,
+    overlapped,
+    read_answer,
+)
+from etl.sources.microbizz.streams import CustomersStream
 
 JSON = {"Content-Type": "application/json"}
 HTML = {"Content-Type": "text/html"}
@@ -138,3 +155,91 @@ def test_a_command_refused_in_credential_words_is_a_permission_error_not_bad_cre
     """Inside an accepted envelope, one command refused as "invalid access token" ends its stream, not the source."""
     result = {"status": 0, "msg": "Invalid access token for this module"}
     assert isinstance(command_error(result, "GetTodosByLastChange"), PermissionDenied)
+
+
+# -- classified by structure: what ends the source, what is only retried ---------------------------
+@pytest.mark.parametrize("msg", ["Internal error 0x1F", "Der opstod en fejl", "Unexpected condition", "no reason"])
+def test_unrecognised_envelope_failure_is_not_bad_credentials(msg: str) -> None:
+    """An envelope refused for a reason in no list is a retryable server failure, capped, naming the msg."""
+    answer = raw(200, refused(msg))
+    with pytest.raises(UnrecognisedEnvelopeFailure) as caught:
+        read_answer(answer, commands=["Echo"])
+    verdict = classify_envelope(answer, commands=["Echo"], envelope_attempts=4)
+    assert isinstance(caught.value, ServerError) and msg in str(caught.value)
+    assert "not taken for bad credentials" in str(caught.value)
+    assert (verdict.action, verdict.max_attempts, verdict.error) == ("retry", 4, UnrecognisedEnvelopeFailure)
+
+
+def test_only_the_configured_credential_words_make_an_envelope_failure_bad_credentials() -> None:
+    """The operator's word list decides: a Danish refusal ends the source once its word is listed, and only then."""
+    danish = raw(200, refused("Ugyldig bruger"))
+    with pytest.raises(UnrecognisedEnvelopeFailure):
+        read_answer(danish, commands=["Echo"])
+    with pytest.raises(AuthenticationError):
+        read_answer(danish, commands=["Echo"], credential_words=("ugyldig",))
+    with pytest.raises(UnrecognisedEnvelopeFailure):
+        read_answer(raw(200, refused("Invalid API key")), commands=["Echo"], credential_words=())
+
+
+@given(st.text(max_size=80), st.lists(st.text(min_size=1, max_size=12), max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_a_command_failure_never_ends_the_source(reason: str, words: list[str]) -> None:
+    """Whatever a single command's msg says, inside an accepted envelope it is never bad credentials."""
+    assert classify_reason(reason, envelope=False, credential_words=tuple(words)) is not AuthenticationError
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=200, deadline=None)
+def test_without_credential_words_no_envelope_failure_is_bad_credentials(reason: str) -> None:
+    """Bad credentials come only from the word list: with none configured, no wording ends the source."""
+    assert classify_reason(reason, envelope=True, credential_words=()) is not AuthenticationError
+
+
+# -- watermark overlap and deletion flags (pure) ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("date", "time", "seconds", "expected"),
+    [
+        ("2026-03-01", "10:00:00", 3600, ("2026-03-01", "09:00:00")),
+        ("2026-03-01", "00:30:15", 3600, ("2026-02-28", "23:30:15")),
+        # 02:50 in the first pass of Copenhagen's repeated hour: before both passes of 02:xx.
+        ("2026-10-25", "02:50:00", 3600, ("2026-10-25", "01:50:00")),
+        ("1970-01-01", "00:00:00", 3600, ("1970-01-01", "00:00:00")),
+    ],
+)
+def test_watermark_overlap_moves_the_local_time_back(date: str, time: str, seconds: int, expected: tuple) -> None:
+    """The next scan starts the overlap earlier in the tenant's own wall-clock terms, never before 1970."""
+    moved = overlapped({"changedate": date, "changetime": time}, seconds)
+    assert (moved["changedate"], moved["changetime"]) == expected
+
+
+def test_overlap_below_an_hour_is_refused() -> None:
+    """watermark_overlap_seconds defaults to 3600 and refuses less (the DST hour and the strict "after")."""
+    assert MicrobizzOptions().watermark_overlap_seconds == 3600
+    with pytest.raises(ValidationError):
+        MicrobizzOptions(watermark_overlap_seconds=3599)
+
+
+@pytest.mark.parametrize(
+    ("record", "deleted"),
+    [
+        ({"id": 1, "deleted": 1}, True),
+        ({"id": 1, "deleted": "1"}, True),
+        ({"id": 1, "deleted": True}, True),
+        ({"id": 1, "deleted": 0}, False),
+        ({"id": 1, "deleted": "0"}, False),
+        ({"id": 1}, False),
+        ({"id": 1, "closed": 1}, False),
+    ],
+)
+def test_deleted_flag_is_a_tombstone(record: dict[str, object], deleted: bool) -> None:
+    """is_deleted reads the deleted flag, decoded or as raw JSON text; closed is not deleted."""
+    stream = CustomersStream.__new__(CustomersStream)
+    assert stream.is_deleted(record) is deleted
+    assert stream.is_deleted(RawJson(json.dumps(record).encode())) is deleted
+    assert stream.is_deleted(RawJson(b"[1, 2]")) is False
+
+
+def test_every_microbizz_stream_asks_for_a_weekly_full_scan() -> None:
+    """ByLastChange cannot show hard deletions, so every stream sets full_scan_every to seven days."""
+    assert {stream.full_scan_every for stream in SOURCE.streams} == {timedelta(days=7)}
+    assert all(stream.incremental for stream in SOURCE.streams)

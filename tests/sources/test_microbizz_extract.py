@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -87,14 +88,19 @@ async def extract_all(
     return results
 
 
-async def staged(engine: AsyncEngine, source: str = "mbz") -> set[tuple[str, str, str]]:
+async def staged(engine: AsyncEngine, source: str = "mbz", *, live: bool = False) -> set[tuple[str, str, str]]:
+    """Staged rows; ``live`` leaves out those marked deleted (tombstones included: truth() serves them)."""
+    query = select(StagedRecord.entity, StagedRecord.source_id, StagedRecord.content_hash)
+    query = query.where(StagedRecord.source == source)
+    if live:
+        query = query.where(StagedRecord.deleted_at.is_(None))
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(StagedRecord.entity, StagedRecord.source_id, StagedRecord.content_hash).where(
-                StagedRecord.source == source, StagedRecord.deleted_at.is_(None)
-            )
-        )
-        return {tuple(row) for row in rows}
+        return {tuple(row) for row in await conn.execute(query)}
+
+
+def hour_before(received: str) -> str:
+    """A logged receipt time ("YYYY-MM-DD HH:MM:SS", tenant local) one hour earlier: the watermark overlap."""
+    return (datetime.strptime(received, "%Y-%m-%d %H:%M:%S") - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def truth_of(state: MicrobizzState, entity: str | None = None) -> set[tuple[str, str]]:
@@ -168,11 +174,12 @@ async def test_incremental_run_reads_only_changed_records(engine: AsyncEngine) -
         third = {s.command: calls_of(state, s.command, before) for s in SOURCE.streams}
     assert changed > 10
     for command, calls in second.items():
-        # One chunk each, from the date/time the server stamped on the first run's first call of it.
-        assert [f"{c['changedate']} {c['changetime']}" for c in calls] == [stamped[command]], command
-    # Every record read was changed: no overlap here, as nothing changed while run-1 was reading.
+        # One chunk each, from an hour before the date/time the server stamped on run-1's first call.
+        assert [f"{c['changedate']} {c['changetime']}" for c in calls] == [hour_before(stamped[command])], command
+    # Every record read was changed: the overlap is empty, as nothing changed in the hour before run-1.
     assert sum(r.counts.records for r in results.values()) == changed
-    assert sum(r.counts.changed for r in results.values()) == changed
+    # A record whose edit set its deleted flag counts as deleted (a tombstone), the rest as changed.
+    assert sum(r.counts.changed + r.counts.deleted for r in results.values()) == changed
     assert sum(r.counts.new + r.counts.unchanged for r in results.values()) == 0
     assert len(touched) == changed
     # --full reads everything from 1970 again and finds staging already equal to the source.
@@ -188,7 +195,7 @@ async def test_watermark_is_the_envelope_time_of_the_scans_first_call(engine: As
         first = next(e for e in state.request_log if e["commands"] == [LINES])
     async with session_factory(engine)() as session:
         stored = await load_state(session, "mbz", "invoice_lines")
-    assert f"{stored.watermark['changedate']} {stored.watermark['changetime']}" == first["received"]
+    assert f"{stored.watermark['changedate']} {stored.watermark['changetime']}" == hour_before(first["received"])
     assert stored.scan is None
 
 
@@ -220,7 +227,7 @@ async def test_killed_runs_resume_without_refetching_staged_chunks(engine: Async
     assert len(staged_keys) == len(set(staged_keys)) == -(-len(truth) // 20)
     assert {(e, sid) for e, sid, _ in await staged(engine) if e == "order_line"} == truth
     # The watermark is still the first call's, made by the first of all those runs.
-    assert f"{saved.watermark['changedate']} {saved.watermark['changetime']}" == first["received"]
+    assert f"{saved.watermark['changedate']} {saved.watermark['changetime']}" == hour_before(first["received"])
 
 
 async def test_refused_resumekey_restarts_the_sequence_at_the_same_time(engine: AsyncEngine) -> None:

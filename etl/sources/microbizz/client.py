@@ -116,18 +116,32 @@ class MicrobizzClient(SourceClient):
             data=build_form(self.identity, commands, self.options.remoteagent),
             headers={"Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
         )
-        classify = functools.partial(classify_envelope, commands=names, secrets=self.secrets)
+        classify = functools.partial(
+            classify_envelope,
+            commands=names,
+            secrets=self.secrets,
+            credential_words=self.options.credential_words,
+            envelope_attempts=self.options.envelope_attempts,
+        )
         # Everything this client sends is a read: safe to repeat.
         return await self.transport.call(request, classify, what=what, safe=True)
 
-    async def run(self, command: dict[str, Any]) -> tuple[Mapping[str, Any], Answer]:
-        """Send one command in its own envelope; its result when it succeeded, else its error."""
+    async def send(self, command: dict[str, Any]) -> tuple[Mapping[str, Any], Answer]:
+        """Send one command in its own envelope; its result as answered, succeeded or not."""
         name = str(command["command"])
         if name in self.refused:
             raise self.refused[name]
         answer = await self.execute([command], what=name)
-        result = answer.results[0]
-        error: SourceError | None = command_error(result, name, self.secrets)
+        return answer.results[0], answer
+
+    def failure(self, result: Mapping[str, Any], command: dict[str, Any]) -> SourceError | None:
+        """The classified error of a command's result, or ``None`` when it succeeded."""
+        return command_error(result, str(command["command"]), self.secrets)
+
+    async def run(self, command: dict[str, Any]) -> tuple[Mapping[str, Any], Answer]:
+        """Send one command in its own envelope; its result when it succeeded, else its error."""
+        result, answer = await self.send(command)
+        error = self.failure(result, command)
         if error is not None:
             raise error
         return result, answer

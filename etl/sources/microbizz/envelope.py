@@ -8,14 +8,27 @@ field ``json``; the answer is ``{"status", "msg", "results": [one per command], 
   credentials, a bad contract, an unreadable envelope, a busy server);
 - one command: ``results[i].status == 0`` with ``results[i].msg`` [I].
 
-Microbizz documents no error codes, only reasons, so :func:`classify_reason` decides by
-their wording: "busy / temporarily / try again" is worth a retry, credential words end the
-source, a missing right is a permission error, anything else is a bad request. The HTTP
-status of errors is [U]: a non-2xx status is classified by
+Microbizz documents neither error codes nor error texts (protocols.md §3.5 [U]), so the
+*structure* decides first and wording only where nothing else can:
+
+- a command's ``status 0`` inside an accepted envelope is that command's failure: the
+  identification was accepted, so it never ends the source (busy wording retries it,
+  anything else ends its stream);
+- an envelope's ``status 0`` is bad credentials **only** when its reason contains one of
+  the operator's ``credential_words`` (option; the defaults are the English and Danish
+  words seen in clients and the simulator). Busy wording retries; a reason naming our own
+  envelope (json, command, syntax) is a bad request; **any other reason is an unrecognised
+  server failure**: retried ``envelope_attempts`` times, then reported as a server error
+  naming the reason, never as bad credentials. An operator who sees a real credential
+  refusal reported that way adds its word to ``credential_words``.
+
+The HTTP status of errors is [U]: a non-2xx status is classified by
 :func:`etl.http.errors.status_verdict` first, whatever the body says; a 2xx body that is
 not JSON is a proxy page (retryable). Messages never carry secrets: they are built from
 the status, the command name and the server's reason, with any credential value the
 server might echo masked.
+
+Pure: no I/O here.
 """
 
 from __future__ import annotations
@@ -24,6 +37,8 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,6 +48,7 @@ from etl.http.errors import (
     PermissionDenied,
     ProtocolError,
     ProxyPageError,
+    ServerError,
     SourceBusy,
     SourceError,
     Verdict,
@@ -54,14 +70,42 @@ _BUSY = re.compile(
     r"timed? ?out|optaget|prøv igen|midlertidigt",
     re.IGNORECASE,
 )
-_CREDENTIALS = re.compile(
-    r"credential|password|api ?key|access ?token|contract|log ?in|authenticat|unauthori[sz]ed|"
-    r"username|unknown user|revoked|adgangskode|kontrakt",
-    re.IGNORECASE,
+# Words that make an envelope refusal a credential refusal; the operator's option replaces them.
+CREDENTIAL_WORDS: tuple[str, ...] = (
+    "credential",
+    "password",
+    "api key",
+    "apikey",
+    "access token",
+    "accesstoken",
+    "contract",
+    "login",
+    "log in",
+    "authenticat",
+    "unauthorized",
+    "unauthorised",
+    "username",
+    "unknown user",
+    "revoked",
+    "adgangskode",
+    "kontrakt",
 )
+# Attempts an unrecognised envelope failure gets before it is reported.
+ENVELOPE_ATTEMPTS = 3
 _PERMISSION = re.compile(
     r"permission|not allowed|forbidden|access denied|no access|rights|adgang nægtet", re.IGNORECASE
 )
+_OUR_ENVELOPE = re.compile(r"json|command|malformed|syntax", re.IGNORECASE)
+
+
+class UnrecognisedEnvelopeFailure(ServerError):
+    """An envelope ``status 0`` whose reason names nothing we know: the server's failure, retried a few times."""
+
+
+@cache
+def _words(words: tuple[str, ...]) -> re.Pattern[str]:
+    # Plain words, not regexes: an operator configures them; an empty list matches nothing.
+    return re.compile("|".join(re.escape(word) for word in words) or r"(?!)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -80,6 +124,25 @@ class Answer:
         return {"changedate": self.date, "changetime": self.time}
 
 
+def overlapped(watermark: Mapping[str, str], seconds: int) -> dict[str, str]:
+    """``watermark`` moved ``seconds`` earlier, in the tenant's own wall-clock terms (never before 1970).
+
+    The arithmetic is on the local date/time as the server wrote it, with no zone: an hour
+    back from a moment inside the repeated DST hour lands before both passes of it."""
+    moment = datetime.strptime(f"{watermark['changedate']} {watermark['changetime']}", "%Y-%m-%d %H:%M:%S")
+    earlier = max(moment - timedelta(seconds=seconds), datetime(1970, 1, 1))
+    return {"changedate": earlier.strftime("%Y-%m-%d"), "changetime": earlier.strftime("%H:%M:%S")}
+
+
+def flag_set(value: Any) -> bool:
+    """A Microbizz boolean read back: ``1`` (the API's spelling), or true/"1"/"yes" from a gateway."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value == 1
+    return isinstance(value, str) and value.strip().lower() in ("1", "true", "yes")
+
+
 def build_form(identity: Mapping[str, Any], commands: list[dict[str, Any]], remoteagent: str) -> bytes:
     """The urlencoded POST body ``json=<envelope>``; ``haltonerror`` 0 so every command answers."""
     envelope = {**identity, "remoteagent": remoteagent, "haltonerror": 0, "commands": commands}
@@ -96,27 +159,34 @@ def is_success(status: Any) -> bool:
     return isinstance(status, str) and status.strip().lower() in ("1", "true", "ok")
 
 
-def classify_reason(reason: str, *, envelope: bool) -> type[SourceError]:
-    """The error class a failure reason stands for.
+def classify_reason(
+    reason: str, *, envelope: bool, credential_words: tuple[str, ...] = CREDENTIAL_WORDS
+) -> type[SourceError]:
+    """The error class a failure reason stands for, at envelope or at command level.
 
-    An envelope-level failure that names nothing recognisable is taken for an identification
-    problem: that is what envelope failures are (protocols.md §3.2), and the server's reason
-    is kept in the message either way. One command refused in credential words, inside an
-    envelope whose identification was accepted, is that command's refusal (its stream ends),
-    not bad credentials (which would end the source).
+    Only an *envelope* refused in ``credential_words`` is an :class:`AuthenticationError`
+    (the source ends). One command refused in those words, inside an envelope whose
+    identification was accepted, is that command's refusal (its stream ends). An envelope
+    refused for a reason in no list is :class:`UnrecognisedEnvelopeFailure` (retryable).
     """
     if _BUSY.search(reason):
         return SourceBusy
     if _PERMISSION.search(reason):
         return PermissionDenied
-    if _CREDENTIALS.search(reason):
+    if _words(credential_words).search(reason):
         return AuthenticationError if envelope else PermissionDenied
-    if envelope and not re.search(r"json|command|malformed|syntax", reason, re.IGNORECASE):
-        return AuthenticationError
+    if envelope and not _OUR_ENVELOPE.search(reason):
+        return UnrecognisedEnvelopeFailure
     return BadRequest
 
 
-def read_answer(raw: RawResponse, *, commands: list[str], secrets: Iterable[str] = ()) -> Answer:
+def read_answer(
+    raw: RawResponse,
+    *,
+    commands: list[str],
+    secrets: Iterable[str] = (),
+    credential_words: tuple[str, ...] = CREDENTIAL_WORDS,
+) -> Answer:
     """Judge one HTTP answer to an envelope of ``commands``: an :class:`Answer` or a classified error."""
     secrets = list(secrets)
     if not (200 <= raw.status < 300):
@@ -134,7 +204,10 @@ def read_answer(raw: RawResponse, *, commands: list[str], secrets: Iterable[str]
         raise ProtocolError(f"POST endpoint: HTTP {raw.status}: JSON answer is not a Microbizz envelope")
     if not is_success(body["status"]):
         reason = mask(str(body.get("msg") or "no reason given"), secrets)
-        raise classify_reason(reason, envelope=True)(f"envelope refused: {reason}", status=raw.status)
+        error = classify_reason(reason, envelope=True, credential_words=credential_words)
+        if error is UnrecognisedEnvelopeFailure:
+            reason = f"{reason} (an unrecognised reason: not taken for bad credentials)"
+        raise error(f"envelope refused: {reason}", status=raw.status)
     results = body.get("results")
     if not isinstance(results, list) or len(results) != len(commands):
         count = len(results) if isinstance(results, list) else "no"
@@ -145,13 +218,23 @@ def read_answer(raw: RawResponse, *, commands: list[str], secrets: Iterable[str]
     return Answer(results, _text(body.get("date")), _text(body.get("time")))
 
 
-def classify_envelope(raw: RawResponse, *, commands: list[str], secrets: Iterable[str] = ()) -> Verdict:
+def classify_envelope(
+    raw: RawResponse,
+    *,
+    commands: list[str],
+    secrets: Iterable[str] = (),
+    credential_words: tuple[str, ...] = CREDENTIAL_WORDS,
+    envelope_attempts: int = ENVELOPE_ATTEMPTS,
+) -> Verdict:
     """The verdict of an envelope's answer: ok with the :class:`Answer`, or retry/fail.
 
     Every command this client sends is a read, so a busy answer to *any* command retries the
-    whole envelope; a command refused for good is left in the answer for its caller."""
+    whole envelope; a command refused for good is left in the answer for its caller. An
+    unrecognised envelope failure is retried at most ``envelope_attempts`` times in all."""
     try:
-        answer = read_answer(raw, commands=commands, secrets=secrets)
+        answer = read_answer(raw, commands=commands, secrets=secrets, credential_words=credential_words)
+    except UnrecognisedEnvelopeFailure as exc:
+        return verdict_of(exc).but(max_attempts=envelope_attempts)
     except SourceError as exc:
         return verdict_of(exc)
     for name, result in zip(commands, answer.results, strict=True):
