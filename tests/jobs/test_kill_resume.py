@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -12,11 +13,11 @@ import sys
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from etl.db import migrate
 from etl.db.engine import create_engine
-from etl.db.staging import StreamState
+from etl.db.staging import StagedRecord, StreamState, SyncRun
 from etl.pipeline.state import StreamState as ScanState
 from etl.sources.billmanager import SOURCE as BILLMANAGER
 from tests.support import ROOT, simulators, staged_content
@@ -37,20 +38,40 @@ def _settings_file(tmp_path: Path, base_urls: dict[str, str], database_url: str,
     return path
 
 
-async def _etl(settings: Path, *args: str, kill_after: float | None = None) -> int | None:
+async def _etl(settings: Path, *args: str, kill_at: tuple[str, int] | None = None) -> int | None:
+    """Run ``etl``; with ``kill_at=(database_url, n)``, SIGKILL it once the running run has staged
+    ``n`` records (observed in the database, so the kill lands where the work is, whatever the machine's speed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")} | {"ETL_SETTINGS": str(settings)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "etl", "--log-format", "json", *args,
         env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-    if kill_after is None:
+    if kill_at is None:
         return await process.wait()
+    url, target = kill_at
+    engine = create_engine(url)
     try:
-        return await asyncio.wait_for(process.wait(), kill_after)
-    except TimeoutError:
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-        return None
+        while process.returncode is None:
+            if await _staged_by_running_run(engine) >= target:
+                process.send_signal(signal.SIGKILL)
+                await process.wait()
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 0.02)
+    finally:
+        await engine.dispose()
+    return process.returncode
+
+
+async def _staged_by_running_run(engine) -> int:
+    running = select(SyncRun.id).where(SyncRun.status == "running").order_by(SyncRun.started_at.desc()).limit(1)
+    async with engine.connect() as conn:
+        query = (
+            select(func.count())
+            .select_from(StagedRecord)
+            .where(StagedRecord.last_seen_run == running.scalar_subquery())
+        )
+        return int((await conn.execute(query)).scalar_one())
 
 
 async def _checkpoints(url: str, source: str, key: str) -> dict[str, int]:
@@ -95,7 +116,7 @@ def _keyset_positions(log: list[dict]) -> list[tuple[str, int]]:
 async def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
     tmp_path: Path, database_url: str
 ) -> None:
-    """Ten SIGKILLs at random moments, then a finishing run: staging equals a clean run's, and no
+    """Ten SIGKILLs at random amounts of staged work, then a finishing run: staging equals a clean run's, and no
     miclinik or BILLmanager page staged before a kill is requested again afterwards."""
     reference_url = f"sqlite+aiosqlite:///{tmp_path / 'reference.db'}"
     migrate.upgrade(database_url)
@@ -113,7 +134,7 @@ async def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
             seen = len(miclinik_log), len(billmanager_log)
             # About half the runs force a full scan, so kills also land in scans that are not incremental.
             mode = ["--full"] if rng.random() < 0.5 else []
-            code = await _etl(killed, "extract", *mode, kill_after=rng.uniform(0.6, 3.0))
+            code = await _etl(killed, "extract", *mode, kill_at=(database_url, rng.randint(1, 2500)))
             for resource, position in _keyset_positions(miclinik_log[seen[0] :]):
                 assert position >= keyset.get(resource, 0), f"miclinik {resource} page after {position} fetched again"
             for stream, p_num in _page_numbers(billmanager_log[seen[1] :]):
