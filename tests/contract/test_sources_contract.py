@@ -93,8 +93,8 @@ async def test_second_run_fetches_nothing_new(kind: str, migrated_url) -> None:
 async def test_faults_give_identical_staging_or_named_failures(
     kind: str, profile: str, tmp_path, engine, migrated_url
 ) -> None:
-    """Against one simulator, a faulted run stages exactly what a clean run stages (flaky), or
-    (hostile) does so or names every stream that failed and why."""
+    """Against one simulator, a faulted run (flaky or hostile) stages exactly what a clean run stages,
+    with no stream failed or held."""
     clean_url = f"sqlite+aiosqlite:///{tmp_path / 'clean.db'}"
     migrate.upgrade(clean_url)
     async with simulators([kind], scale=500, seed=13) as sims:
@@ -110,15 +110,7 @@ async def test_faults_give_identical_staging_or_named_failures(
         clean = await staged_content(clean_engine)
     finally:
         await clean_engine.dispose()
-    if profile == "flaky" or report.status == "succeeded":
-        assert report.status == "succeeded", report.failures()
-        assert await staged_content(engine) == clean
-    else:
-        failed = {r.stream for r in report.results if r.status != "succeeded"}
-        assert failed and all(f.split(":", 1)[0].split(".", 1)[1] in failed for f in report.failures())
-        assert all(": " in f for f in report.failures())
-        # what did succeed is exactly the clean content of those streams
-        good = {s.entity for s in REGISTRY[kind].streams if s.name not in failed}
-        assert {row for row in await staged_content(engine) if row[1] in good} == {
-            row for row in clean if row[1] in good
-        }
+    # Every fault of both profiles has a retryable shape (each is a transient of the real system or
+    # the proxy in front of it) and max_attempts covers a seeded burst: no stream may fail, none is held.
+    assert [(r.stream, r.status, r.error) for r in report.results if r.failed] == []
+    assert await staged_content(engine) == clean
