@@ -52,8 +52,11 @@ def error_doc(kind: str, obj: str = "", msg: str = "") -> dict[str, Any]:
         (error_doc("authtype", "", "Authorization type"), True, SessionExpired),
         (error_doc("authtype"), False, AuthenticationError),
         (error_doc("missed", "func", "Unknown function: 'vhost'"), True, FunctionMissing),
-        (error_doc("missed", "", "Не удалось найти функцию 'vds'. Возможно, управляющий модуль не загружен."),
-         True, FunctionMissing),  # fmt: skip
+        (
+            error_doc("missed", "", "Не удалось найти функцию 'vds'. Возможно, управляющий модуль не загружен."),
+            True,
+            FunctionMissing,
+        ),
         (error_doc("missed", "elid"), True, BadRequest),
         (error_doc("value", "p_cnt"), True, BadRequest),
         (error_doc("exists", "user"), True, BadRequest),
