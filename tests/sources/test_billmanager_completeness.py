@@ -115,6 +115,19 @@ async def test_a_session_landing_on_the_logon_form_is_renewed_once_and_the_list_
         assert not [page for page in rest if page.evidence.doubt]
 
 
+async def test_sessions_dropped_onto_the_logon_form_at_random_are_renewed_and_nothing_is_lost() -> None:
+    """The fault kind ``logon_form`` (a session silently dying onto the logon form) costs a login each time, no rows."""
+    async with payments_of(BillmanagerOptions(), scale=100, page_size=5) as (sim, client, source):
+        stream = PaymentsStream(client, source)
+        first = await stream.fetch(stream.start(None))
+        # Seeded: from here on the draws never hit one call twice in a row (that would be a doubt, by design).
+        sim.plan.rates["logon_form"] = 0.1
+        pages = [first, *await one_pass(stream, first.next_cursor)]
+        fired = sim.plan.fired.get("logon_form", 0)
+        assert fired >= 2 and client.logins == 1 + fired
+        assert ids(pages) == served_payments(sim) and not [page for page in pages if page.evidence.doubt]
+
+
 @pytest.mark.parametrize(("auth_mode", "logins"), [("session", 2), ("authinfo", 0)])
 async def test_a_logon_form_that_persists_is_the_doubt_of_the_page(auth_mode: str, logins: int) -> None:
     """A list answered by the logon form even after a new login is no list: no rows, no next page, a named doubt."""

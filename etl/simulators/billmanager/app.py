@@ -188,6 +188,10 @@ def _authenticate(state: BillmanagerState, request: web.Request, params: dict[st
     if state.faults is not None and state.faults.roll("session_expiry"):
         state.sessions.drop(sid)
         return _dead(quirks.dead_session(options, expired))
+    # Drawn only when a plan names the kind, so plans without it keep their seeded sequence.
+    if state.faults is not None and "logon_form" in state.faults.rates and state.faults.roll("logon_form"):
+        state.sessions.drop(sid)
+        return quirks.logon_form()
     if quirks.authtype_now(options, state.call_count):
         state.sessions.drop(sid)
         raise BmError("authtype", "", "Authorization type is not allowed for this session")

@@ -123,15 +123,17 @@ class Call:
         if not p_cnt or p_cnt < 0:
             return ids, total, 1, total
         p_num = max(1, self.int_param("p_num") or 1)
-        # A silent cap serves (and counts offsets in) the capped size, yet echoes the size asked.
+        # A silent cap serves the capped size, yet echoes the size asked; offsets count in one or the other.
         served = min(p_cnt, self.options.page_cap or p_cnt)
-        first = (p_num - 1) * served
+        first = (p_num - 1) * (p_cnt if self.options.page_cap_offsets == "asked" else served)
         return ids[first : first + served], total, p_num, p_cnt
 
     def listing(self, ids: Sequence[int], render: Any) -> Node:
         """Page ``ids`` and render each row of the page with ``render(id)`` (None rows are skipped)."""
         self.listed = ids
         page, total, p_num, p_cnt = self.page(ids)
+        if self.options.hide_every:  # counted in p_elems, left out of the rows (a login's level)
+            page = [row_id for row_id in page if row_id % self.options.hide_every]
         rows = (row for row in map(render, page) if row is not None)
         doc = list_doc(rows, total, p_num, p_cnt, omit_empty=self.options.omit_empty_fields)
         if self.options.omit_p_elems:

@@ -52,15 +52,24 @@ class BillmanagerOptions:
     - ``omit_p_elems``: lists answer without ``p_elems`` (``p_num``/``p_cnt`` are still echoed).
     - ``page_cap``: a silent page cap: ``p_cnt`` above N is served as N (offsets computed with N) while the
       answer echoes the ``p_cnt`` that was asked.
+    - ``page_cap_offsets``: ``"served"`` (default: offsets in the capped size, so paging on at that size
+      reads everything) or ``"asked"`` (offsets in the size asked: the rows past the cap on each page are
+      never served, a lossy cap only ``p_elems`` can reveal). [guess: both are plausible for a proxy or
+      a patched panel]
     - ``delete_row_after_page``: ``{func: k}``: right after the k-th page of ``func``'s list is served, the
       list's first row (on page 1, already served) is deleted, so every later row shifts back by one
       under offset paging. Once per function.
+    - ``hide_every``: N > 0 leaves rows whose id is a multiple of N out of every list page while
+      ``p_elems`` still counts them: the "incomplete data" a login of too low a level gets (§4.5).
     - ``missing_funcs``: these functions answer ``missed`` without ``$object`` and the panel's Russian text
       ``Не удалось найти функцию 'X'. Возможно, управляющий модуль не загружен.``
     - ``func_names``: ``{func: installed name}``: the installation serves a function under another name
       only (``{"vds": "vds.vps"}``); the usual name then answers like ``missing_funcs``.
     - ``authtype_on_calls``: request numbers (1-based, counting every request) that, when they carry a
       session, answer ``doc.error`` ``$type: "authtype"`` and drop the session.
+
+    Fault kind ``logon_form`` (a :class:`FaultPlan` rate, drawn only when the plan names it): a session
+    silently dies and its call lands on the logon form, as ``session_expiry`` does with an error.
     """
 
     username: str = DEMO_CREDENTIALS["username"]
@@ -86,6 +95,8 @@ class BillmanagerOptions:
     logon_form_on_expiry: bool = False
     omit_p_elems: bool = False
     page_cap: int | None = None
+    page_cap_offsets: str = "served"
+    hide_every: int = 0
     delete_row_after_page: dict[str, int] = field(default_factory=dict)
     missing_funcs: frozenset[str] = frozenset()
     func_names: dict[str, str] = field(default_factory=dict)
@@ -100,5 +111,7 @@ class BillmanagerOptions:
     def __post_init__(self) -> None:
         if self.denied_list_mode not in ("error", "truncate"):
             raise ValueError(f"denied_list_mode must be 'error' or 'truncate', not {self.denied_list_mode!r}")
+        if self.page_cap_offsets not in ("served", "asked"):
+            raise ValueError(f"page_cap_offsets must be 'served' or 'asked', not {self.page_cap_offsets!r}")
         if self.page_cap is not None and self.page_cap < 1:
             raise ValueError(f"page_cap must be at least 1, not {self.page_cap}")
