@@ -50,7 +50,16 @@ class VendorRefusal(Exception):
 class UrllibMikrobill:
     """A stand-in for the vendor's blocking ``mikrobill-api.py`` class: its constructor and methods, urllib below."""
 
-    def __init__(self, host: str, port: int, login: str, password: str, crypto_key_1: str, crypto_key_2: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        login: str,
+        password: str,
+        crypto_key_1: str | None = None,
+        crypto_key_2: str | None = None,
+    ) -> None:
+        # The manual adds the two keys only when the library runs away from the cash desk's server.
         self.url, self.token = f"http://{host}:{port}", ""
         keys = {"login": login, "password": password, "crypto_key_1": crypto_key_1, "crypto_key_2": crypto_key_2}
         answer = json.loads(self._post("/connect", keys))

@@ -69,7 +69,9 @@ def cashier_refusal(
     options: MikrobillOptions, body: dict[str, Any], remote: str | None, now: datetime
 ) -> ProcessError | None:
     """Why the core refuses this connect, or ``None`` when the cashier may work now."""
-    if (body["crypto_key_1"], body["crypto_key_2"]) != (options.crypto_key_1, options.crypto_key_2):
+    keys = (body.get("crypto_key_1"), body.get("crypto_key_2"))
+    keyless = keys == (None, None) and not options.require_crypto_keys
+    if not keyless and keys != (options.crypto_key_1, options.crypto_key_2):
         return ProcessError(Code.CRYPTO_MISMATCH, "cannot decrypt request: CRYPTO keys do not match this installation")
     if (body["login"], body["password"]) != (options.login, options.password):
         return ProcessError(Code.WRONG_PASSWORD, "wrong cashier login or password")
@@ -120,7 +122,13 @@ async def connect(request: web.Request) -> web.Response:
     body = await _body(request)
     login = body.get("login") if body else None
     state.request_log.append({"method": request.method, "path": request.path, "what": f"connect {login}"})
-    if body is None or not all(isinstance(body.get(name), str) for name in CONNECT_FIELDS):
+    # The CRYPTO keys may be absent (null) only where apicore runs on the cash desk's own server.
+    optional = ("crypto_key_1", "crypto_key_2") if not state.options.require_crypto_keys else ()
+    fields = body or {}
+    given = [
+        isinstance(fields.get(name), str) or (name in optional and fields.get(name) is None) for name in CONNECT_FIELDS
+    ]
+    if body is None or not all(given):
         return _bad_request(f"connect needs string fields {', '.join(CONNECT_FIELDS)}")
     refusal = cashier_refusal(state.options, body, request.remote, datetime.now(UTC))
     if refusal is not None:

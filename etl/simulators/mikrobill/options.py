@@ -68,6 +68,16 @@ class MikrobillOptions:
       wrapping past midnight when ``start > end``; ``None`` = any hour.
     - ``cashier_days``: ISO weekdays (1 = Monday) the cashier may work; ``None`` = any day.
     - ``core_latency_seconds``: a slow core; every Process call waits this long first.
+    - ``client_branches``: the names the client branch answers under: ``("Client",)`` as in the
+      manual's examples (default), ``("Clients",)`` for the plural of the API page only, or
+      both; vendor pages disagree (protocols.md §2.3 end).
+    - ``unknown_properties``: properties this installation does not know (answered "path not
+      found"), named relative to their object: ``"BillingInfo.Tariff"`` under a client,
+      ``"Accounts.Tariff"`` under an account, ``"Tariff.Type"``/``"Service.Type"`` in a catalogue.
+      For the [guess] and [C-code3p] leaves an installation may lack.
+    - ``require_crypto_keys``: True (default) stands for ``apicore`` running away from the cash
+      desk's web server, where both CRYPTO keys must be given; False for ``apicore`` on the cash
+      desk's own server, where a connect without them is accepted (given keys are still checked).
     """
 
     version: str = "2.0.9"
@@ -82,12 +92,17 @@ class MikrobillOptions:
     cashier_hours: tuple[int, int] | None = None
     cashier_days: tuple[int, ...] | None = None
     core_latency_seconds: float = 0.0
+    client_branches: tuple[str, ...] = ("Client",)
+    unknown_properties: tuple[str, ...] = ()
+    require_crypto_keys: bool = True
 
     def __post_init__(self) -> None:
         if parse_version(self.version) < FIRST_API_VERSION:
             raise ValueError(f"the Process API exists from MikroBILL 2.0.6; version {self.version} has none")
         if self.id_type not in ("number", "string"):
             raise ValueError(f"id_type must be 'number' or 'string', not {self.id_type!r}")
+        if not self.client_branches or not set(self.client_branches) <= {"Client", "Clients"}:
+            raise ValueError("client_branches must name Client, Clients or both")
         if self.max_batch_items < 1:
             raise ValueError("max_batch_items must be at least 1")
 

@@ -203,7 +203,7 @@ class Processor:
         parts = path.split(".")
         if parts[0] == "API" and len(parts) == 2 and parts[1] in API_FUNCTIONS:
             return self._api_function(parts[1], value)
-        if parts[0] == "API" and len(parts) >= 3 and parts[1] == "Client":
+        if parts[0] == "API" and len(parts) >= 3 and parts[1] in self.options.client_branches:
             return self._client(path, parts[2], parts[3:], value, write)
         if parts[0] == "API" and len(parts) == 4 and parts[1] in CATALOGUE:
             return self._catalogue(path, CATALOGUE[parts[1]], parts[2], parts[3], write)
@@ -217,7 +217,7 @@ class Processor:
         if rest[:2] == ["AutorizeInfo", "Accounts"] and len(rest) > 2:
             return self._account(path, row, rest[2:], value, write)
         prop = CLIENT_PROPS.get(tuple(rest))
-        if prop is None:
+        if prop is None or ".".join(rest) in self.options.unknown_properties:
             raise ProcessError(Code.PATH_NOT_FOUND, f"path not found: {path}")
         if not write:
             return prop.read(self, row)
@@ -233,7 +233,7 @@ class Processor:
         account = self.store.account(row, number) if number is not None else None
         if account is None:
             raise ProcessError(Code.ACCOUNT_NOT_FOUND, f"account not found: {rest[0]}")
-        if len(rest) != 2 or rest[1] not in ACCOUNT_WRITES:
+        if len(rest) != 2 or rest[1] not in ACCOUNT_WRITES or f"Accounts.{rest[1]}" in self.options.unknown_properties:
             raise ProcessError(Code.PATH_NOT_FOUND, f"path not found: {path}")
         name = rest[1]
         if not write:
@@ -262,7 +262,10 @@ class Processor:
         item = self.store.catalogue_item(kind, number) if number is not None else None
         if item is None:
             raise ProcessError(Code.OBJECT_NOT_FOUND, f"{kind} not found: {item_id}")
-        if name not in ("Name", "Price", "Type"):
+        known = (
+            name in ("Name", "Price", "Type") and f"{path.split('.')[1]}.{name}" not in self.options.unknown_properties
+        )
+        if not known:
             raise ProcessError(Code.PATH_NOT_FOUND, f"path not found: {path}")
         if write:
             raise ProcessError(Code.READ_ONLY, f"property is read-only: {path}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from etl.http.errors import ProtocolError, SourceBusy, Verdict, fail, ok, retry
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
 from etl.sources.mikrobill.codes import BatchTooLarge, CodeTable
-from etl.sources.mikrobill.config import MikrobillOptions
+from etl.sources.mikrobill.config import MikrobillOptions, SettingsProblem, settings_problems
 from etl.sources.mikrobill.transport import MikrobillTransport, make_transport
 
 if TYPE_CHECKING:
@@ -42,14 +42,18 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 FIRST_BATCH_VERSION = (2, 0, 9)
+# Which read paths may be refused as unknown (guessed properties) without failing their call.
+Tolerated = Callable[[str], bool] | None
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One read path: its value, or ``missing`` = the core's "not found" reason."""
+    """One read path: its value, or ``missing`` = the core's "not found" reason, or ``refused`` =
+    why an optional path was refused as unknown (its value is then ``None``)."""
 
     value: Any = None
     missing: str | None = None
+    refused: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +86,20 @@ def parse_ids(value: Any, what: str) -> array:
     return array("q", sorted(numbers))
 
 
-def judge_item(codes: CodeTable, answer: Mapping[str, Any], path: str) -> Outcome | Verdict:
-    """A batch item's outcome, or the verdict of the whole call: retry while busy, fail on a hard code."""
+def judge_item(codes: CodeTable, answer: Mapping[str, Any], path: str, *, optional: bool = False) -> Outcome | Verdict:
+    """A batch item's outcome, or the verdict of the whole call: retry while busy, fail on a hard code.
+
+    An ``optional`` path refused as a bad request (a path this installation does not know)
+    is an outcome too, ``refused``, instead of failing the call."""
     verdict = codes.verdict(answer, path)
     if verdict.action == "ok":
         return Outcome(verdict.value)
-    if codes.category(answer.get("code")) == "not_found":
-        reason = answer.get("return")
+    category = codes.category(answer.get("code"))
+    reason = answer.get("return")
+    if category == "not_found":
         return Outcome(missing=reason if isinstance(reason, str) else f"not found (code {answer.get('code')})")
+    if optional and category == "bad_request":
+        return Outcome(refused=reason if isinstance(reason, str) else f"refused (code {answer.get('code')})")
     return verdict
 
 
@@ -109,6 +119,9 @@ class MikrobillClient(SourceClient):
 
     async def open(self) -> None:
         """Connect (cashier + CRYPTO keys); a refusal is fatal here, before any stream starts."""
+        problems = settings_problems(self.settings.credentials, self.options)
+        if problems:
+            raise SettingsProblem("; ".join(problems))
         self.core = make_transport(self.transport, self.settings, self.codes)
         await self.transport.attempts(self.core.connect, what="connect", safe=True)
         if not self.batch:
@@ -152,10 +165,13 @@ class MikrobillClient(SourceClient):
         return self._lists.get(path)
 
     # -- many reads ---------------------------------------------------------
-    async def read(self, base: str, paths: Sequence[str]) -> ReadResult:
-        """Read ``base.<path>`` for every path: batched from 2.0.9, one call per path before."""
+    async def read(self, base: str, paths: Sequence[str], optional: Tolerated = None) -> ReadResult:
+        """Read ``base.<path>`` for every path: batched from 2.0.9, one call per path before.
+
+        ``optional(path)`` says which paths may be refused as unknown without failing the call."""
         if not self.batch:
-            results = await asyncio.gather(*(self._single(f"{base}.{path}") for path in paths))
+            calls = (self._single(f"{base}.{path}", bool(optional and optional(path))) for path in paths)
+            results = await asyncio.gather(*calls)
             return ReadResult(list(results), len(paths))
         outcomes: list[Outcome] = []
         calls = 0
@@ -163,7 +179,7 @@ class MikrobillClient(SourceClient):
         while chunks:
             chunk = chunks.pop(0)
             try:
-                answered, used = await self._batch(base, chunk)
+                answered, used = await self._batch(base, chunk, optional)
             except BatchTooLarge:
                 if len(chunk) == 1:
                     raise
@@ -178,7 +194,7 @@ class MikrobillClient(SourceClient):
             calls += used
         return ReadResult(outcomes, calls)
 
-    async def _batch(self, base: str, paths: list[str]) -> tuple[list[Outcome], int]:
+    async def _batch(self, base: str, paths: list[str], optional: Tolerated = None) -> tuple[list[Outcome], int]:
         """One batch call; items answered "busy" are asked again (alone) as the next attempt."""
         outcomes: list[Outcome | None] = [None] * len(paths)
         pending = list(range(len(paths)))
@@ -197,7 +213,8 @@ class MikrobillClient(SourceClient):
                 return verdict
             busy = []
             for index, item in zip(pending, _align(answer, base, asked), strict=True):
-                judged = judge_item(self.codes, item, f"{base}.{paths[index]}")
+                tolerated = bool(optional and optional(paths[index]))
+                judged = judge_item(self.codes, item, f"{base}.{paths[index]}", optional=tolerated)
                 if isinstance(judged, Verdict):
                     if judged.action != "retry":
                         return judged
@@ -221,11 +238,12 @@ class MikrobillClient(SourceClient):
         await self.transport.attempts(attempt, what=f"{base} batch of {len(paths)}", safe=True, renew=self.reconnect)
         return [outcome for outcome in outcomes if outcome is not None], calls
 
-    async def _single(self, path: str) -> Outcome:
+    async def _single(self, path: str, optional: bool = False) -> Outcome:
         """One non-batch read; "not found" comes back as an outcome, the rest as the policy says."""
 
         def judge(envelope: Any) -> Verdict:
-            judged = judge_item(self.codes, envelope, path) if isinstance(envelope, Mapping) else None
+            mapping = isinstance(envelope, Mapping)
+            judged = judge_item(self.codes, envelope, path, optional=optional) if mapping else None
             if judged is None:
                 return self.codes.verdict(envelope, path)
             return ok(judged) if isinstance(judged, Outcome) else judged

@@ -9,6 +9,14 @@ removed meanwhile shifts nothing before the cursor).
 A record whose paths the core answers "not found" (the client or account vanished
 between the listing and the read) is kept as an :class:`Unreadable` and rejected with
 the core's reason; the rest of the page is staged.
+
+Documented properties (§2.2) are required: the core refusing one fails the stream. Guessed
+ones (account ``Login``/``Tariff``, catalogue properties, any added in options) are optional:
+refused as a path this core does not know, they are staged as ``null`` and the refusal is
+warned about once per property and stream in a run, not once per record.
+
+The client branch is ``options.client_root``: ``API.Client`` (the manual) or ``API.Clients``
+(the API page); vendor pages disagree (§2.3).
 """
 
 from __future__ import annotations
@@ -18,12 +26,20 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import structlog
+
+from etl.settings import SourceSettings
 from etl.sources.base import Cursor, Page, RecordRejected, Stream
 from etl.sources.mikrobill.client import MikrobillClient, Outcome, id_number
-from etl.sources.mikrobill.config import Catalogue, MikrobillOptions
+from etl.sources.mikrobill.config import (
+    DOCUMENTED_ACCOUNT_PROPERTIES,
+    DOCUMENTED_CLIENT_PROPERTIES,
+    Catalogue,
+    MikrobillOptions,
+)
 
+log = structlog.get_logger(__name__)
 GET_CLIENTS = "API.GetClients"
-CLIENT = "API.Client"
 
 
 class Unreadable(dict):
@@ -47,14 +63,39 @@ def missing_reason(outcomes: Sequence[Outcome]) -> str | None:
     return next((outcome.missing for outcome in outcomes if outcome.missing is not None), None)
 
 
+def guessed(properties: Sequence[str], documented: frozenset[str]) -> tuple[str, ...]:
+    """``"." + property`` of every property not documented, to test read paths' endings against."""
+    return tuple(f".{prop}" for prop in properties if prop not in documented)
+
+
 class MikrobillStream(Stream):
-    """Common parts: typed client and options, rejection of :class:`Unreadable` records."""
+    """Common parts: typed client and options, rejection of :class:`Unreadable` records, refusal warnings."""
 
     client: MikrobillClient
+
+    def __init__(self, client: Any, settings: SourceSettings) -> None:
+        super().__init__(client, settings)
+        self.refused: set[str] = set()
 
     @property
     def options(self) -> MikrobillOptions:
         return self.settings.options
+
+    @property
+    def client_root(self) -> str:
+        return self.options.client_root
+
+    def value_of(self, prop: str, outcome: Outcome) -> Any:
+        """An outcome's value; a refused optional property is null, warned about once per stream."""
+        if outcome.refused is not None and prop not in self.refused:
+            self.refused.add(prop)
+            log.warning(
+                "guessed property refused by this MikroBILL; staged as null",
+                stream=self.name,
+                property=prop,
+                reason=outcome.refused,
+            )
+        return outcome.value
 
     def source_id(self, record: Any) -> str:
         """The id; an :class:`Unreadable` is rejected with the core's reason."""
@@ -108,14 +149,16 @@ class CustomersStream(ClientPagedStream):
 
     async def read_clients(self, client_ids: list[int]) -> tuple[list[Any], int]:
         properties = list(self.options.client_properties)
-        result = await self.client.read(CLIENT, [f"{cid}.{prop}" for cid in client_ids for prop in properties])
+        endings = guessed(properties, DOCUMENTED_CLIENT_PROPERTIES)
+        paths = [f"{cid}.{prop}" for cid in client_ids for prop in properties]
+        result = await self.client.read(self.client_root, paths, lambda path: path.endswith(endings))
         records = []
         for n, cid in enumerate(client_ids):
             outcomes = result.outcomes[n * len(properties) : (n + 1) * len(properties)]
             record: dict[str, Any] = {"id": str(cid)}
             for prop, outcome in zip(properties, outcomes, strict=True):
                 if outcome.missing is None:
-                    nest(record, prop, outcome.value)
+                    nest(record, prop, self.value_of(prop, outcome))
             reason = missing_reason(outcomes)
             records.append(Unreadable(record, f"client {cid}: {reason}") if reason else record)
         return records, result.calls
@@ -129,7 +172,7 @@ class AccountsStream(ClientPagedStream):
     primary_key: ClassVar[str] = "guid"
 
     async def read_clients(self, client_ids: list[int]) -> tuple[list[Any], int]:
-        lists = await self.client.read(CLIENT, [f"{cid}.AutorizeInfo.Accounts" for cid in client_ids])
+        lists = await self.client.read(self.client_root, [f"{cid}.AutorizeInfo.Accounts" for cid in client_ids])
         records: list[Any] = []
         owned: list[tuple[int, int]] = []
         for cid, outcome in zip(client_ids, lists.outcomes, strict=True):
@@ -147,12 +190,14 @@ class AccountsStream(ClientPagedStream):
         if not owned:
             return records, lists.calls
         properties = list(self.options.account_properties)
+        endings = guessed(properties, DOCUMENTED_ACCOUNT_PROPERTIES)
         paths = [f"{cid}.AutorizeInfo.Accounts.{guid}.{prop}" for cid, guid in owned for prop in properties]
-        result = await self.client.read(CLIENT, paths)
+        result = await self.client.read(self.client_root, paths, lambda path: path.endswith(endings))
         for n, (cid, guid) in enumerate(owned):
             outcomes = result.outcomes[n * len(properties) : (n + 1) * len(properties)]
             record: dict[str, Any] = {"guid": str(guid), "client_id": str(cid)}
-            record.update((prop, o.value) for prop, o in zip(properties, outcomes, strict=True) if o.missing is None)
+            pairs = zip(properties, outcomes, strict=True)
+            record.update((prop, self.value_of(prop, o)) for prop, o in pairs if o.missing is None)
             reason = missing_reason(outcomes)
             records.append(Unreadable(record, f"account {guid}: {reason}") if reason else record)
         return records, lists.calls + result.calls
@@ -167,7 +212,7 @@ class PaymentsStream(ClientPagedStream):
 
     async def read_clients(self, client_ids: list[int]) -> tuple[list[Any], int]:
         path = self.options.payments_path
-        result = await self.client.read(CLIENT, [f"{cid}.{path}" for cid in client_ids])
+        result = await self.client.read(self.client_root, [f"{cid}.{path}" for cid in client_ids])
         records: list[Any] = []
         for cid, outcome in zip(client_ids, result.outcomes, strict=True):
             if outcome.missing is not None:
@@ -216,12 +261,15 @@ class ProductsStream(MikrobillStream):
 
     async def _read(self, kind: str, spec: Catalogue, ids: list[int]) -> tuple[list[Any], int]:
         properties = list(spec.properties)
-        result = await self.client.read(spec.base, [f"{item}.{prop}" for item in ids for prop in properties])
+        paths = [f"{item}.{prop}" for item in ids for prop in properties]
+        # Every catalogue property is a [guess]: each may be refused without failing the page.
+        result = await self.client.read(spec.base, paths, lambda path: True)
         records: list[Any] = []
         for n, item in enumerate(ids):
             outcomes = result.outcomes[n * len(properties) : (n + 1) * len(properties)]
             record: dict[str, Any] = {"id": str(item), "kind": kind}
-            record.update((prop, o.value) for prop, o in zip(properties, outcomes, strict=True) if o.missing is None)
+            pairs = zip(properties, outcomes, strict=True)
+            record.update((prop, self.value_of(f"{kind}.{prop}", o)) for prop, o in pairs if o.missing is None)
             reason = missing_reason(outcomes)
             records.append(Unreadable(record, f"{kind} {item}: {reason}") if reason else record)
         return records, result.calls

@@ -11,7 +11,8 @@ and never to sockets, and ``settings.options["transport"]`` chooses one:
 - ``"python:<module>:<Class>"`` or ``"python:/path/to/mikrobill-api.py:<Class>"``:
   :class:`VendorClassTransport`. **This is where a deployment plugs in the vendor's
   ``mikrobill-api.py``**: the class is built as the manual builds it,
-  ``Class(host, port, login, password, crypto_key_1, crypto_key_2)``, and its blocking
+  ``Class(host, port, login, password, crypto_key_1, crypto_key_2)`` (the two keys only
+  when given: ``options.apicore = "cash-desk"`` needs none), and its blocking
   ``Process``/``Close`` run in a worker thread. Host and port come from
   ``options["host"]``/``options["port"]``, else from ``base_url`` (default port 7402,
   the core's admin port; that the API shares it is [I]).
@@ -80,10 +81,12 @@ class MikrobillTransport(Protocol):
 
 
 def credential_values(settings: SourceSettings) -> list[str]:
-    """login, password, crypto_key_1, crypto_key_2: the constructor's arguments, in order."""
+    """login, password[, crypto_key_1, crypto_key_2]: the constructor's arguments, in order.
+
+    The keys are left out when none is given (``apicore`` on the cash desk's own server)."""
     credentials: MikrobillCredentials = settings.credentials
-    secrets = (credentials.password, credentials.crypto_key_1, credentials.crypto_key_2)
-    return [credentials.login, *(secret.get_secret_value() for secret in secrets)]
+    keys = credentials.crypto_keys()
+    return [credentials.login, credentials.password.get_secret_value(), *(keys or ())]
 
 
 class HttpJsonTransport:
@@ -97,8 +100,10 @@ class HttpJsonTransport:
     async def connect(self) -> Verdict:
         """``new MikroBILL_API(...)``: send the cashier and the CRYPTO keys, keep the session token."""
         self._token = ""  # a failed connect must not leave the old token in use
+        values = credential_values(self.settings)
         names = ("login", "password", "crypto_key_1", "crypto_key_2")
-        body = dict(zip(names, credential_values(self.settings), strict=True))
+        body: dict[str, str | None] = dict.fromkeys(names)  # keys not given travel as null
+        body.update(zip(names, values, strict=False))
         attempt = self.http.exchange(Request("POST", f"{self.settings.base_url}/connect", json=body), self._decode)
         verdict = await attempt()
         if verdict.action != "ok":
