@@ -20,7 +20,8 @@ SOURCE = SourceDefinition(
     credentials=MicrobizzCredentials,
     options=MicrobizzOptions,
     notes={
-        "incremental": "…ByLastChange with the first call's envelope date/time as the next watermark",
+        "incremental": "…ByLastChange from the first call's envelope date/time minus an hour's overlap",
+        "deletions": "deleted flags are tombstones; a weekly full scan finds records removed entirely",
         "resume": "resumekey chunks; the cursor (date, time, resumekey) is committed with each chunk",
     },
 )

@@ -27,7 +27,10 @@ are kept exactly as ``Process`` returned them; ids we add are decimal strings.
 
 Options: :class:`~etl.sources.mikrobill.config.MikrobillOptions` (``transport``, the seam
 for the vendor's own class; ``version``; ``batch_items``; ``codes``, the result-code table
-that must be configured because the real numbers are unknown; the property paths).
+that must be configured because the real numbers are unknown; the property paths;
+``client_root``, ``API.Client`` or ``API.Clients`` as vendor pages disagree; ``apicore``,
+``remote`` (both CRYPTO keys required) or ``cash-desk`` (none needed)). Documented
+properties are required; a guessed one the core does not know is staged as null.
 """
 
 from __future__ import annotations
