@@ -132,6 +132,16 @@ class SourceSettings(BaseModel):
             value = value.model_dump()
         return model.model_validate(value if value is not None else {})
 
+    @model_validator(mode="after")
+    def _credentials_fit_options(self) -> SourceSettings:
+        from etl.sources import registry
+
+        check = registry.get(self.kind).check
+        problems = check(self.credentials, self.options) if check else []
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def secret_values(self) -> list[str]:
         """Every ``SecretStr`` value of this source's credentials and options."""
         return [*_secrets_in(self.credentials), *_secrets_in(self.options)]

@@ -16,7 +16,9 @@
         ├── AuthenticationError      bad or revoked credentials: the source ends
         ├── PermissionDenied         the account lacks a right: that stream ends
         ├── BadRequest               the request itself is wrong (unknown command, missing path)
-        └── ProtocolError            an answer we cannot make sense of
+        ├── ProtocolError            an answer we cannot make sense of
+        └── ConfigurationError       the settings cannot work (a base URL reaching a web page,
+                                     credentials the transport needs missing): the source ends
 
 A client never decides to retry: it hands the transport a *classifier*, a pure function
 from a read response to a :class:`Verdict`, and :mod:`etl.http.retry` acts on verdicts
@@ -95,6 +97,12 @@ class BadRequest(FatalError):
 
 class ProtocolError(FatalError):
     kind = "protocol"
+
+
+class ConfigurationError(FatalError):
+    """The source's settings cannot work; the message names the setting and the likely fix."""
+
+    kind = "configuration"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.contextvars import bound_contextvars
 
 from etl.db.engine import session_factory
-from etl.http.errors import AuthenticationError, ProtocolError, SourceError
+from etl.http.errors import AuthenticationError, ConfigurationError, ProtocolError, SourceError
 from etl.http.transport import HttpTransport
 from etl.payload import fingerprint
 from etl.pipeline.deletions import DeletionGuard
@@ -332,8 +332,9 @@ async def _run_stream(
         except Exception as exc:
             message = describe(exc)
             log.error("stream failed", error=message)
+            # Refused credentials and settings that cannot work end the source: every stream would fail alike.
             return StreamResult(source, stream.name, status="failed", error=message), isinstance(
-                exc, AuthenticationError
+                exc, AuthenticationError | ConfigurationError
             )
         log.info("stream finished", **result.counts.as_dict(), complete=result.complete, status=result.status)
         return result, False

@@ -72,7 +72,7 @@ async def stage_records(
                  "content_hash": digest, "first_seen_run": run_id, "last_seen_run": run_id, "extracted_at": now,
                  "seen_scan": mark, "deleted_at": now if gone else None}
             )  # fmt: skip
-            counts.new += not gone
+            counts.new += 1
         elif row.content_hash != digest or (row.deleted_at is None) == gone:
             changed_rows.append(
                 {"id": row.id, "payload": payload, "content_hash": digest, "last_seen_run": run_id,

@@ -139,6 +139,8 @@ class TruthRow:
     entity: str
     source_id: str
     true_id: int
+    # Served as the system's own tombstone (a Microbizz ``deleted`` flag): the record exists, deleted.
+    deleted: bool = False
 
 
 LOCALES = (("da", 0.3), ("ru", 0.3), ("es", 0.25), ("en", 0.15))

@@ -15,7 +15,7 @@ run resumes exactly where it stopped.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import ModuleType
@@ -196,6 +196,9 @@ class SourceDefinition:
     writer: type | None = None
     wire_secrets: tuple[str, ...] = ()
     notes: Mapping[str, str] = field(default_factory=dict)
+    # Pure check of credentials and options taken together (each model checks itself alone):
+    # the problems, each naming its keys; run when settings are validated.
+    check: Callable[[Any, Any], list[str]] | None = None
 
     def stream_names(self) -> list[str]:
         return [stream.name for stream in self.streams]

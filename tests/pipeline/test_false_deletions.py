@@ -116,3 +116,30 @@ async def test_rows_deleted_mid_scan_are_read_again_and_only_the_genuine_deletio
     assert await _live(engine, "billmanager", "customer") == served
     async with engine.connect() as conn:
         assert (await conn.execute(select(HeldDeletion))).first() is None
+
+
+async def test_a_lossy_page_cap_is_read_completely_too(migrated_url, engine) -> None:
+    """BILLmanager capping 100 to 90 rows with offsets counted in the size asked (10 % of every page never
+    served at that size): the stream pages on at the size served, so the scan is complete and exact."""
+    options = {"page_cap": 90, "page_cap_offsets": "asked"}
+    result, _gone = await _genuine_deletion_with(migrated_url, engine, options, page_size=100)
+    assert (result.status, result.counts.deleted) == ("succeeded", 1), result.error
+
+
+async def test_rows_counted_but_not_served_hold_the_stream_below_the_guard(migrated_url, engine) -> None:
+    """BILLmanager counting in p_elems rows it leaves out of the list (a login of too low a level, §4.5):
+    fewer than 20 % would be deleted, yet the short pages and the total check hold the stream, named."""
+    async with simulators(["billmanager"], scale=300) as sims:
+        url = sims["billmanager"].base_url
+        await _extract(migrated_url, "billmanager", url, page_size=40)
+        accounts = await _live(engine, "billmanager", "customer")
+        sims["billmanager"].state.options.hide_every = 10
+        second = await _extract(migrated_url, "billmanager", url, page_size=40)
+    result = second["accounts"]
+    hidden = sum(1 for account in accounts if int(account) % 10 == 0)
+    assert 0 < hidden < 0.2 * len(accounts)
+    assert result.status == "held" and result.counts.deleted == 0, result.error
+    assert f"although p_elems says {len(accounts)}: the list leaves rows out" in result.error
+    assert f"the server counted {len(accounts)} rows but the scan received" in result.error
+    assert f"{hidden} of {len(accounts)} live rows would be marked deleted" in result.error
+    assert await _live(engine, "billmanager", "customer") == accounts

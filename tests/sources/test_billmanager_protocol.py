@@ -127,8 +127,10 @@ def at(p_num: int, p_cnt: int, p_elems: int | None = None) -> dict[str, int]:
         (paged(25, 3, 10), 5, at(3, 10, 25), None),
         (paged(20, 2, 10), 10, at(2, 10, 20), None),
         (paged(500, 1, 500), 500, at(1, 100), None),  # more rows than asked: paging ignored
-        (paged(250, 1, 100), 100, at(1, 500), at(2, 100, 250)),  # the server capped the page size: keep going
-        (paged(250, 1, 500), 100, at(1, 500), at(2, 100, 250)),  # ... even when it echoes the size asked
+        (paged(250, 1, 100), 100, at(1, 500), {**at(2, 100, 250), "capped": True}),  # a capped page size: go on
+        (paged(250, 1, 500), 100, at(1, 500), {**at(2, 100, 250), "capped": True}),  # ... even echoing the size asked
+        (paged(250, 2, 100), 90, {**at(2, 100, 250), "capped": True}, {**at(3, 100, 250), "capped": True}),  # short
+        # again at the served size: rows left out, not a cap (a doubt, below); read on at this size
         (paged(250, 3, 100), 50, at(3, 100, 250), None),
         (paged(0), 0, at(1, 10), None),
         (paged(None), 10, at(1, 10), at(2, 10)),  # no p_elems: a full page goes on
@@ -141,6 +143,13 @@ def at(p_num: int, p_cnt: int, p_elems: int | None = None) -> dict[str, int]:
 def test_paging_decisions(doc, count, cursor, expected) -> None:
     """The next page follows from p_elems and the size the server really serves; ignored paging ends the scan."""
     assert after_page(doc, "account", cursor, count)[0] == expected
+
+
+def test_a_page_short_again_after_a_cap_is_rows_left_out() -> None:
+    """Once paging at the size a cap served, a short page is not another cap: it is a doubt naming the counts."""
+    _cursor, evidence = after_page(paged(250, 2, 100), "account", {**at(2, 100, 250), "capped": True}, 90)
+    assert evidence.doubt and "answered 90 of 100 rows although p_elems says 250" in evidence.doubt
+    assert after_page(paged(250, 1, 500), "account", at(1, 500), 100)[1].doubt is None
 
 
 def test_a_server_answering_another_page_is_a_protocol_error() -> None:

@@ -96,15 +96,19 @@ def test_crypto_keys_are_required_only_for_a_remote_apicore() -> None:
     assert "crypto_key_2" in settings_problems(one, remote)[0] and settings_problems(one, desk)
 
 
-async def test_missing_crypto_keys_for_a_remote_apicore_stop_the_source_before_any_call() -> None:
-    """Without keys and with apicore remote (the default), open() raises a settings error and sends nothing."""
+async def test_missing_crypto_keys_for_a_remote_apicore_are_a_settings_error() -> None:
+    """Without keys and with apicore remote (the default), the settings are refused naming both keys, and a
+    client built around that check anyway (settings made without validation) refuses to open, sending nothing."""
     async with mikrobill(SMALL) as (state, url):
-        settings = settings_for(url, credentials=KEYLESS)
-        async with HttpTransport(settings) as transport:
+        with pytest.raises(ValueError, match=r"credentials.crypto_key_1 and credentials.crypto_key_2 required"):
+            settings_for(url, credentials=KEYLESS)
+        valid = settings_for(url, credentials=KEYLESS, options={"apicore": "cash-desk"})
+        unchecked = valid.model_copy(update={"options": valid.options.model_copy(update={"apicore": "remote"})})
+        async with HttpTransport(unchecked) as transport:
             with pytest.raises(SettingsProblem, match="crypto_key_1") as caught:
-                await MikrobillClient(settings, transport).open()
+                await MikrobillClient(unchecked, transport).open()
         sent = list(state.request_log)
-    assert sent == [] and caught.value.kind == "settings"
+    assert sent == [] and caught.value.kind == "configuration"
 
 
 @pytest.mark.parametrize("transport", ["http-json", "python:tests.sources.test_mikrobill_extract:UrllibMikrobill"])

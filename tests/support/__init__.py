@@ -82,5 +82,10 @@ async def staged_content(engine: AsyncEngine, source: str | None = None) -> set[
 
 
 def truth_keys(state: Any, entities: set[str]) -> set[tuple[str, str]]:
-    """(entity, source_id) the simulator serves, limited to the entities a source stages."""
-    return {(row.entity, str(row.source_id)) for row in state.truth() if row.entity in entities}
+    """(entity, source_id) the simulator serves live (tombstones left out, as staging marks them deleted),
+    limited to the entities a source stages."""
+    return {
+        (row.entity, str(row.source_id))
+        for row in state.truth()
+        if row.entity in entities and not getattr(row, "deleted", False)
+    }

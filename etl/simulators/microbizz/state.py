@@ -110,4 +110,5 @@ class MicrobizzState:
             for record_id in table.ids():
                 true_id = table.true_id(record_id)
                 if true_id is not None:
-                    yield TruthRow(SYSTEM, entity, str(record_id), true_id)
+                    row = table.get(record_id) or {}
+                    yield TruthRow(SYSTEM, entity, str(record_id), true_id, deleted=bool(row.get("deleted")))

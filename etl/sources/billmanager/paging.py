@@ -20,7 +20,8 @@ page's answer is read for evidence, not only for rows:
   answered the whole list at once; that answer is the whole list.
 
 A cursor is ``{"p_num": n, "p_cnt": size, "p_elems": total}`` (``p_elems`` absent on a pass's
-first page, and when the server never sends one).
+first page, and when the server never sends one), with ``"capped": true`` once the scan pages at
+the size a cap served: a page short again at that size is rows left out, not a cap, and a doubt.
 """
 
 from __future__ import annotations
@@ -89,8 +90,16 @@ def after_page(doc: Mapping[str, Any], func: str, cursor: Cursor, count: int) ->
             f"p_elems says {total} rows: the end of the list is not proven"
         )
         return None, Evidence(total=total, doubt=doubt)
-    if count < p_cnt:  # a page cap, silent or reported: go on with what the server serves
-        return continue_after(pinned, read, count), Evidence(total=total)
+    if count < p_cnt and not cursor.get("capped"):  # a page cap, silent or reported: go on with what it serves
+        return {**continue_after(pinned, read, count), "capped": True}, Evidence(total=total)
+    if count < p_cnt:
+        # Short again at the size the server served before: not a cap but rows left out of the list
+        # (a login's level, §4.5). Read on at this size for what it shows, and prove nothing.
+        doubt = (
+            f"func={func}: page {p_num} answered {count} of {p_cnt} rows although p_elems says {total}: "
+            "the list leaves rows out, so the scan cannot be complete"
+        )
+        return {**pinned, "p_num": p_num + 1}, Evidence(total=total, doubt=doubt)
     return {**pinned, "p_num": p_num + 1}, Evidence(total=total)
 
 

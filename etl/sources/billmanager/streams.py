@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 from etl.settings import SourceSettings
 from etl.sources.base import Cursor, Page, RecordRejected, Stream
 from etl.sources.billmanager.client import BillmanagerClient
-from etl.sources.billmanager.doc import FunctionMissing, rows, text
+from etl.sources.billmanager.doc import FunctionMissing, answered_func, rows, text
 from etl.sources.billmanager.paging import after_page, offset_of, predicted
 
 
@@ -82,7 +82,7 @@ class PanelListStream(Stream):
             ) from None
         records = rows(doc)
         following, evidence = after_page(doc, self.function, cursor, len(records))
-        if evidence.doubt is not None:
+        if answered_func(doc) not in (None, self.function):
             records = []  # a logon form's fields are not rows of the list
         kept = [record for record in records if self.keep(record)]
         return Page(kept, following, evidence=evidence, received=len(records))

@@ -42,6 +42,7 @@ import msgspec
 
 from etl.http.errors import (
     AuthenticationError,
+    ConfigurationError,
     PermissionDenied,
     ProtocolError,
     ProxyPageError,
@@ -69,10 +70,8 @@ class Listing:
     total: int | None = None
 
 
-class MisconfiguredBaseUrl(ProtocolError):
+class MisconfiguredBaseUrl(ConfigurationError):
     """The base URL reaches a web page, not the REST API: a configuration error, named as one."""
-
-    kind = "configuration"
 
 
 class _Envelope(msgspec.Struct):

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from etl.sources.base import SourceDefinition
 from etl.sources.mikrobill.client import MikrobillClient
-from etl.sources.mikrobill.config import MikrobillCredentials, MikrobillOptions
+from etl.sources.mikrobill.config import MikrobillCredentials, MikrobillOptions, settings_problems
 from etl.sources.mikrobill.streams import AccountsStream, CustomersStream, PaymentsStream, ProductsStream
 
 # The [guess] paths come last: if an installation lacks them, the [C] streams are already staged.
@@ -47,6 +47,7 @@ SOURCE = SourceDefinition(
     streams=(CustomersStream, AccountsStream, ProductsStream, PaymentsStream),
     credentials=MikrobillCredentials,
     options=MikrobillOptions,
+    check=settings_problems,
     notes={"incremental": "none: full scan and content-hash diff (MikroBILL exposes no change times)"},
 )
 

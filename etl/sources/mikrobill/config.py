@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from etl.http.errors import FatalError
+from etl.http.errors import ConfigurationError
 from etl.sources.base import SettingsModel
 
 Category = Literal["busy", "session", "auth", "permission", "not_found", "too_large", "bad_request"]
@@ -102,10 +102,8 @@ class MikrobillOptions(SettingsModel):
         return tuple(int(part) for part in self.version.split("."))
 
 
-class SettingsProblem(FatalError):
+class SettingsProblem(ConfigurationError):
     """Credentials and options that cannot work together; the source ends before any call."""
-
-    kind = "settings"
 
 
 def settings_problems(credentials: MikrobillCredentials, options: MikrobillOptions) -> list[str]:
