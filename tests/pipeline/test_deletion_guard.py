@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import structlog
 import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
@@ -150,7 +151,11 @@ async def test_etl_deletions_list_and_accept_commands(tmp_path: Path, migrated_u
 async def _cli(config: Path, *args: str) -> Result:
     """The `etl` command in this process (the toy kind is registered only here), off the event loop."""
     runner = CliRunner(env={"ETL_DATABASE_URL": None})
-    return await asyncio.to_thread(runner.invoke, app, ["--settings", str(config), *args])
+    try:
+        return await asyncio.to_thread(runner.invoke, app, ["--settings", str(config), *args])
+    finally:
+        # The command configured structlog to print to the runner's stderr, closed once it returns.
+        structlog.reset_defaults()
 
 
 async def _held_ids(engine) -> set[str]:
