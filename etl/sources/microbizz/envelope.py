@@ -134,13 +134,18 @@ def overlapped(watermark: Mapping[str, str], seconds: int) -> dict[str, str]:
     return {"changedate": earlier.strftime("%Y-%m-%d"), "changetime": earlier.strftime("%H:%M:%S")}
 
 
-def flag_set(value: Any) -> bool:
-    """A Microbizz boolean read back: ``1`` (the API's spelling), or true/"1"/"yes" from a gateway."""
+def _boolean(value: Any, words: tuple[str, ...]) -> bool:
+    """Microbizz writes booleans as 1/0 (protocols.md §3.3); a gateway may spell them otherwise."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
         return value == 1
-    return isinstance(value, str) and value.strip().lower() in ("1", "true", "yes")
+    return isinstance(value, str) and value.strip().lower() in words
+
+
+def flag_set(value: Any) -> bool:
+    """A Microbizz boolean field read back: ``1``, or true/"1"/"yes"."""
+    return _boolean(value, ("1", "true", "yes"))
 
 
 def build_form(identity: Mapping[str, Any], commands: list[dict[str, Any]], remoteagent: str) -> bytes:
@@ -151,12 +156,8 @@ def build_form(identity: Mapping[str, Any], commands: list[dict[str, Any]], remo
 
 
 def is_success(status: Any) -> bool:
-    """Microbizz writes booleans as 1/0; accept the other spellings a gateway might produce."""
-    if isinstance(status, bool):
-        return status
-    if isinstance(status, int | float):
-        return status == 1
-    return isinstance(status, str) and status.strip().lower() in ("1", "true", "ok")
+    """An envelope's or a command's ``status``: ``1``, or true/"1"/"ok"."""
+    return _boolean(status, ("1", "true", "ok"))
 
 
 def classify_reason(
