@@ -15,8 +15,8 @@ and NEW servers alike.
 
 The end of a list is proven, never assumed from a short page (a server may cap its page
 size silently, and a short page then looks like the end). NEW servers are asked
-``pagination_data=true`` on a scan's first page: the count of the whole filtered list
-(``Evidence.total``) ends the scan as soon as that many rows arrived, with no extra request.
+``pagination_data=true`` on a scan's first page: the count of the whole filtered list ends
+the scan as soon as that many rows arrived, with no extra request (kept in the cursor).
 Without a count (OLD servers, users, a server that ignores the parameter) a short page is
 followed by one more ask after its last id, and only an empty answer (``[]`` or 404 "none
 found") ends the list; a short page that is not empty is simply paged on, so a capped server
@@ -45,7 +45,7 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from etl.http.errors import ProtocolError
-from etl.sources.base import Cursor, Evidence, Page, RecordRejected, Stream
+from etl.sources.base import Cursor, Page, RecordRejected, Stream
 from etl.sources.miclinik.client import MiclinikClient
 from etl.sources.miclinik.config import MiclinikOptions
 
@@ -102,17 +102,18 @@ class DolibarrListStream(Stream):
         confirm = bool(cursor["after"]) and not cursor.get("probe")
         listing = await self.client.get_listing(self.resource, self.query(cursor), confirm_empty=confirm)
         records, watermark = listing.records, self.next_watermark
-        evidence = Evidence(total=listing.total) if listing.total is not None else Evidence()
+        # The count proves where the list ends; it is not a floor the scan must reach (Evidence.total):
+        # under keyset paging a row deleted mid-scan skips nothing, yet the count still includes it.
         total = listing.total if listing.total is not None else cursor.get("total")
         seen = int(cursor.get("seen", 0)) + len(records)
         if not records or (total is not None and seen >= total):
-            return Page(records, None, watermark=watermark, evidence=evidence)
+            return Page(records, None, watermark=watermark)
         following: Cursor = {"after": last_rowid(self, records, cursor), "since": cursor.get("since")}
         if total is not None:
             following |= {"total": total, "seen": seen}
         if len(records) < self.settings.page_size:
             following["probe"] = True
-        return Page(records, following, watermark=watermark, evidence=evidence)
+        return Page(records, following, watermark=watermark)
 
 
 def last_rowid(stream: DolibarrListStream, records: list[object], cursor: Cursor) -> int:
