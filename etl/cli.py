@@ -200,15 +200,15 @@ def deletions_list(
     for entry in holds:
         hold = entry.hold
         console.print(
-            Text(f"{hold.source}.{hold.stream} ({hold.entity}): {hold.would_delete} of {hold.live_before} rows held "
-                 f"at {hold.held_at:%Y-%m-%d %H:%M:%S} by run {hold.run_id}", style="bold")
+            Text(f"hold {hold.id}: {hold.source}.{hold.stream} ({hold.entity}): {hold.would_delete} of "
+                 f"{hold.live_before} rows held at {hold.held_at:%Y-%m-%d %H:%M:%S} by run {hold.run_id}", style="bold")
         )  # fmt: skip
         console.print(Text(f"  {hold.reason}"))
         more = "" if len(entry.ids) >= hold.would_delete else f" ... ({hold.would_delete - len(entry.ids)} more)"
         console.print(Text(f"  ids: {', '.join(entry.ids)}{more}"))
         for source_id, payload in entry.samples:
             console.print(Text(f"  sample {source_id}: {_json_line(payload)[:300]}"))
-        console.print(Text(f"  apply with: etl deletions accept {hold.source}.{hold.stream}"))
+        console.print(Text(f"  apply with: etl deletions accept {hold.source}.{hold.stream} --hold {hold.id}"))
 
 
 def _json_line(payload: Any) -> str:
@@ -221,6 +221,9 @@ def _json_line(payload: Any) -> str:
 @reports_errors
 def deletions_accept(
     target: Annotated[str, typer.Argument(metavar="SOURCE.STREAM", help="The stream whose held set to apply.")],
+    hold: Annotated[
+        int | None, typer.Option("--hold", help="The hold reviewed (from etl deletions list): refused if superseded.")
+    ] = None,
 ) -> None:
     """Mark a held set deleted: exactly the rows held, minus those seen since."""
     from etl.redaction import redact
@@ -229,7 +232,7 @@ def deletions_accept(
     settings = CTX.settings()
     _database_url()
     try:
-        done = asyncio.run(accept(settings, target))
+        done = asyncio.run(accept(settings, target, hold))
     except (NothingHeld, ValueError) as exc:
         err_console.print(f"[red]error:[/red] {redact(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None

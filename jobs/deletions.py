@@ -24,14 +24,15 @@ async def held(settings: Settings, *, id_limit: int | None = 50) -> list[HeldSet
         await engine.dispose()
 
 
-async def accept(settings: Settings, target: str) -> Acceptance:
-    """Apply the pending hold of ``SOURCE.STREAM``; :class:`NothingHeld` when there is none."""
+async def accept(settings: Settings, target: str, hold_id: int | None = None) -> Acceptance:
+    """Apply the pending hold of ``SOURCE.STREAM`` (the one numbered ``hold_id`` when given);
+    :class:`NothingHeld` when there is none or it is no longer pending."""
     source, _, stream = target.partition(".")
     if not source or not stream:
         raise ValueError(f"expected SOURCE.STREAM, got {target!r}")
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine)() as session, session.begin():
-            return await accept_hold(session, source, stream)
+            return await accept_hold(session, source, stream, hold_id)
     finally:
         await engine.dispose()

@@ -33,7 +33,7 @@ from etl.http.errors import AuthenticationError, ConfigurationError, ProtocolErr
 from etl.http.transport import HttpTransport
 from etl.payload import fingerprint
 from etl.pipeline.deletions import DeletionGuard
-from etl.pipeline.held_deletions import settle_deletions
+from etl.pipeline.held_deletions import count_unseen, settle_deletions
 from etl.pipeline.results import SourceResult, StageCounts, StreamResult
 from etl.pipeline.staging_writes import (
     Rejection,
@@ -200,8 +200,8 @@ async def extract_stream(
                 if progress:
                     progress(source, stream.name, result.counts)
                 if restarted:
-                    log.warning("rows moved under offset paging: reading the list again", reason=page.evidence.shifted,
-                                passes=scan.passes)  # fmt: skip
+                    log.info("reading the list again", passes=scan.passes, confirming=scan.confirming,
+                             shifted=page.evidence.shifted)  # fmt: skip
                     break
             else:
                 break
@@ -221,7 +221,7 @@ async def _stage_page(
         await tune_staging_transaction(session)
         where = {"source": result.source, "entity": stream.entity, "run_id": run_id}
         counts = await stage_records(session, **where, records=good, scan_mark=scan.pass_id, tombstones=gone)
-        await reject_records(session, **where, rejections=bad)
+        await reject_records(session, **where, rejections=bad, scan_mark=scan.pass_id)
         counts.rejected, counts.pages, counts.calls = len(bad), 1, page.calls
         counts.records += len(bad)
         evidence = page.evidence
@@ -235,6 +235,10 @@ async def _stage_page(
             else:
                 scan.note(received=0, total=None, doubt=f"rows kept moving after {scan.passes - 1} re-reads: "
                           f"{evidence.shifted}")  # fmt: skip
+        confirm = scan.finished and scan.mode == "full" and stream.offset_paged and not scan.confirming
+        if confirm and await count_unseen(session, source=result.source, entity=stream.entity, markers=scan.markers):
+            scan.restart(str(uuid.uuid4()), stream.start(None), confirm=True)
+            restarted = True
         if scan.finished:
             await _finish_scan(session, stream, state, result, run_id=run_id, counts=counts)
         await save_state(session, result.source, stream.name, state)

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from etl.db.staging import HeldDeletion, HeldDeletionRow, StagedRecord
 from etl.pipeline.deletions import DeletionGuard, ScanEvidence, judge
-from etl.pipeline.staging_writes import mark_deleted, unseen
+from etl.pipeline.staging_writes import mark_deleted, pass_mark, unseen
 from etl.pipeline.state import Scan
 
 log = structlog.get_logger(__name__)
@@ -40,7 +40,7 @@ async def settle_deletions(
     """Mark the rows the finished full ``scan`` did not see, or hold them with the reason."""
     live = await _count(session, StagedRecord.source == source, StagedRecord.entity == entity,
                         StagedRecord.deleted_at.is_(None))  # fmt: skip
-    missing = await _count(session, unseen(source, entity, scan.markers))
+    missing = await count_unseen(session, source=source, entity=entity, markers=scan.markers)
     evidence = ScanEvidence(doubts=tuple(scan.doubts), total=scan.total, received=scan.received)
     verdict = judge(evidence, live=live, missing=missing, guard=guard)
     await _supersede(session, source, stream)
@@ -56,10 +56,15 @@ async def settle_deletions(
     )  # fmt: skip
     session.add(hold)
     await session.flush()
-    rows = select(literal(hold.id), StagedRecord.id, StagedRecord.seen_scan).where(unseen(source, entity, scan.markers))
+    rows = select(literal(hold.id), StagedRecord.id, pass_mark()).where(unseen(source, entity, scan.markers))
     await session.execute(insert(HeldDeletionRow).from_select(["hold_id", "staged_id", "seen_scan"], rows))
     log.warning("deletions held", reason=verdict.reason, would_delete=missing, live=live, hold=hold.id)
     return Settlement(held=verdict.reason)
+
+
+async def count_unseen(session: AsyncSession, *, source: str, entity: str, markers: list[str]) -> int:
+    """Live rows of ``entity`` no pass in ``markers`` saw: what a full scan would mark deleted."""
+    return await _count(session, unseen(source, entity, markers))
 
 
 async def _count(session: AsyncSession, *conditions: Any) -> int:
@@ -67,11 +72,14 @@ async def _count(session: AsyncSession, *conditions: Any) -> int:
 
 
 async def _supersede(session: AsyncSession, source: str, stream: str) -> None:
-    """A newer complete scan of the stream decides afresh: older pending holds no longer apply."""
+    """A newer complete scan of the stream decides afresh: older pending holds no longer apply (their
+    rows go; the hold itself stays, as the record of what was held and why)."""
+    pending = (HeldDeletion.source == source, HeldDeletion.stream == stream, HeldDeletion.status == "pending")
     await session.execute(
-        update(HeldDeletion)
-        .where(HeldDeletion.source == source, HeldDeletion.stream == stream, HeldDeletion.status == "pending")
-        .values(status="superseded", decided_at=datetime.now(UTC))
+        delete(HeldDeletionRow).where(HeldDeletionRow.hold_id.in_(select(HeldDeletion.id).where(*pending)))
+    )
+    await session.execute(
+        update(HeldDeletion).where(*pending).values(status="superseded", decided_at=datetime.now(UTC))
     )
 
 
@@ -121,8 +129,11 @@ class NothingHeld(LookupError):
     """No pending hold for the stream named."""
 
 
-async def accept_hold(session: AsyncSession, source: str, stream: str) -> Acceptance:
-    """Apply the stream's pending hold: exactly its rows, minus rows seen (or deleted) since it was made."""
+async def accept_hold(session: AsyncSession, source: str, stream: str, hold_id: int | None = None) -> Acceptance:
+    """Apply the stream's pending hold: exactly its rows, minus rows seen (or deleted) since it was made.
+
+    ``hold_id`` names the hold the operator reviewed; a newer hold of the stream (a later scan held
+    again, perhaps for another reason) is then refused rather than applied unseen."""
     hold = (
         await session.execute(
             select(HeldDeletion)
@@ -133,14 +144,17 @@ async def accept_hold(session: AsyncSession, source: str, stream: str) -> Accept
     ).scalar_one_or_none()
     if hold is None:
         raise NothingHeld(f"no deletions are held for {source}.{stream}")
+    if hold_id is not None and hold.id != hold_id:
+        raise NothingHeld(
+            f"hold {hold_id} of {source}.{stream} is no longer pending: a later scan held {hold.would_delete} rows "
+            f"as hold {hold.id} ({hold.reason}); review it with etl deletions list"
+        )
     untouched = (
         select(HeldDeletionRow.staged_id)
         .where(
             HeldDeletionRow.hold_id == hold.id,
             HeldDeletionRow.staged_id == StagedRecord.id,
-            # seen since the hold: its pass mark moved on
-            and_(HeldDeletionRow.seen_scan.is_not(None), HeldDeletionRow.seen_scan == StagedRecord.seen_scan)
-            | and_(HeldDeletionRow.seen_scan.is_(None), StagedRecord.seen_scan.is_(None)),
+            HeldDeletionRow.seen_scan == pass_mark(),  # a row seen since the hold has a newer mark
         )
         .exists()
     )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, any_, bindparam, insert, or_, select, text, update
+from sqlalchemy import BigInteger, String, and_, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -152,11 +152,28 @@ def one_of(session: AsyncSession, column: Any, values: list[Any]) -> Any:
 
 
 async def reject_records(
-    session: AsyncSession, *, source: str, entity: str, run_id: str, rejections: list[Rejection]
+    session: AsyncSession,
+    *,
+    source: str,
+    entity: str,
+    run_id: str,
+    rejections: list[Rejection],
+    scan_mark: str | None = None,
 ) -> None:
+    """Keep what could not be staged, with its reason. A rejected record whose id is known was seen
+    all the same: its staged copy (if any) keeps its payload and gets the pass mark, so a full scan
+    does not take a record the server still sends, however malformed, for a deleted one."""
     if not rejections:
         return
     now = datetime.now(UTC)
+    known = sorted({r.source_id for r in rejections if r.source_id})
+    if known and scan_mark:
+        await session.execute(
+            update(StagedRecord)
+            .where(StagedRecord.source == source, StagedRecord.entity == entity,
+                   one_of(session, StagedRecord.source_id, known))
+            .values(seen_scan=scan_mark)
+        )  # fmt: skip
     await session.execute(
         insert(RejectedRecord),
         [
@@ -176,13 +193,18 @@ def _storable_text(payload: Any) -> str:
     return text.encode("utf-8", errors="backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
+def pass_mark() -> Any:
+    """The pass that last saw a row; rows staged before passes existed (migration 0005) name their run."""
+    return func.coalesce(StagedRecord.seen_scan, StagedRecord.last_seen_run)
+
+
 def unseen(source: str, entity: str, markers: list[str]) -> Any:
     """Live staged rows of ``entity`` that no pass named in ``markers`` saw."""
     return and_(
         StagedRecord.source == source,
         StagedRecord.entity == entity,
         StagedRecord.deleted_at.is_(None),
-        or_(StagedRecord.seen_scan.is_(None), StagedRecord.seen_scan.not_in(markers)),
+        pass_mark().not_in(markers),
     )
 
 

@@ -9,7 +9,8 @@ Serialised to ``stream_states.state`` (JSON) and committed with every staged pag
               "cursors": [{...} | null, ...],   # one per partition; null = partition done
               "next_watermark": {...} | null,   # null until the scan's first page says
               "pass_id", "markers": [...], "passes": 1,   # which staged rows this pass saw
-              "received": N, "total": N | null, "doubts": [...]}}  # completeness evidence
+              "received": N, "total": N | null, "doubts": [...],  # completeness evidence
+              "confirming": bool}}            # a second pass confirming an offset-paged pass's deletions
 
 A scan holds a list of cursors: one today, several once a scan is split into partitions.
 The next run's watermark has one notion only: what the *first* staged page of a scan said
@@ -52,6 +53,7 @@ class Scan:
     received: int = 0
     total: int | None = None
     doubts: list[str] = field(default_factory=list)
+    confirming: bool = False
 
     def __post_init__(self) -> None:
         self.pass_id = self.pass_id or self.id
@@ -80,9 +82,12 @@ class Scan:
         if doubt and doubt not in self.doubts and len(self.doubts) < MAX_DOUBTS:
             self.doubts.append(doubt)
 
-    def restart(self, pass_id: str, cursor: Cursor) -> None:
-        """Read the whole list again in a new pass: rows moved under offset paging during this one."""
-        self.pass_id, self.markers, self.passes = pass_id, [pass_id], self.passes + 1
+    def restart(self, pass_id: str, cursor: Cursor, *, confirm: bool = False) -> None:
+        """Read the whole list again in a new pass. Rows moved under offset paging during this one: the
+        new pass alone counts. ``confirm``: this pass was consistent, and the next must confirm its
+        deletions (only rows missing from both are deleted)."""
+        self.markers = [*self.markers, pass_id] if confirm else [pass_id]
+        self.pass_id, self.passes, self.confirming = pass_id, self.passes + 1, confirm
         self.cursors = [cursor]
         self.received, self.total, self.doubts = 0, None, []
 
@@ -101,6 +106,7 @@ class Scan:
             "received": self.received,
             "total": self.total,
             "doubts": list(self.doubts),
+            "confirming": self.confirming,
         }
 
     @classmethod
@@ -124,6 +130,7 @@ class Scan:
             received=int(data.get("received") or 0),
             total=int(total) if isinstance(total, int) else None,
             doubts=[str(d) for d in data.get("doubts") or []],
+            confirming=bool(data.get("confirming")),
         )
 
 

@@ -131,6 +131,10 @@ class Stream(ABC):
     # True when a page's records come in ascending numeric id order (keyset paging): the
     # engine refuses a page whose ids run backwards.
     ascending_ids: ClassVar[bool] = False
+    # True for offset-paged lists (page N = rows N*size..): a row deleted between two pages while
+    # another is added shifts rows unseen, so a full scan's deletions are confirmed by a second pass
+    # (only rows missing from both are deleted); it costs a second read only when rows are missing.
+    offset_paged: ClassVar[bool] = False
     # For incremental streams whose cursor misses some changes (content changing without its
     # timestamp, hard deletions): a run does a full scan when the last complete one is older.
     # Settings override it per stream (``full_scan_every``).

@@ -6,8 +6,9 @@ Create Date: 2026-12-02 07:40:00
 
 ``staged_records.seen_scan`` names the scan pass that last saw a row; a complete full scan marks
 deleted only rows its pass did not see, so a list re-read after rows shifted under offset paging
-deletes exactly what is gone. Existing rows get their last run's id, which is what the scans in
-progress count as theirs (their state names their runs).
+deletes exactly what is gone. Existing rows keep it empty and are read as marked by their last run
+(``coalesce(seen_scan, last_seen_run)``), which is what the scans in progress count as theirs (their
+state names their runs): no rewrite of a large table at upgrade.
 
 ``held_deletions`` / ``held_deletion_rows`` keep the deletions a full scan would have marked when
 its evidence failed or the deletion guard refused it, with the pass mark each row had then, so
@@ -31,7 +32,6 @@ JsonDocument = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresq
 def upgrade() -> None:
     with op.batch_alter_table("staged_records") as batch:
         batch.add_column(sa.Column("seen_scan", sa.String(36), nullable=True))
-    op.execute("UPDATE staged_records SET seen_scan = last_seen_run")
     op.create_table(
         "held_deletions",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 import structlog
 import yaml
 from sqlalchemy import select
@@ -15,8 +16,8 @@ from etl.cli import app
 from etl.db.engine import session_factory
 from etl.db.staging import HeldDeletion, HeldDeletionRow, StagedRecord
 from etl.payload import fingerprint
-from etl.pipeline.held_deletions import accept_hold
-from etl.pipeline.staging_writes import stage_records
+from etl.pipeline.held_deletions import NothingHeld, accept_hold, count_unseen
+from etl.pipeline.staging_writes import Rejection, mark_deleted, reject_records, stage_records
 from jobs.extract import run_extract
 from tests.support import shipped_settings, simulators, source_for, staged_keys
 from tests.toykind import KIND, SETTINGS
@@ -167,3 +168,42 @@ async def _held_ids(engine) -> set[str]:
             .where(HeldDeletion.status == "pending")
         )
         return set(rows.scalars())
+
+
+async def test_a_rejected_record_the_server_still_sends_is_not_deleted(engine) -> None:
+    """A staged record that comes back malformed (rejected, its id known) was seen: a full scan keeps it."""
+    record = {"id": 7, "name": "ok"}
+    async with session_factory(engine)() as session, session.begin():
+        await stage_records(session, source="s", entity="customer", run_id="r1", records=[("7", *fingerprint(record))],
+                            scan_mark="pass-1")  # fmt: skip
+        await reject_records(session, source="s", entity="customer", run_id="r2", scan_mark="pass-2",
+                             rejections=[Rejection("7", "{\"id\": 7, \"name\": \"\\u0000\"}", "NUL in a string")])  # fmt: skip
+        assert await count_unseen(session, source="s", entity="customer", markers=["pass-2"]) == 0
+        assert await mark_deleted(session, source="s", entity="customer", markers=["pass-2"]) == 0
+
+
+async def test_accepting_a_superseded_hold_is_refused(migrated_url, engine) -> None:
+    """`accept --hold N` applies hold N only: once a later scan held again, N is refused and nothing changes."""
+    async with simulators([KIND], scale=200) as sims:
+        settings = _settings(migrated_url, sims[KIND].base_url)
+        await run_extract(settings)
+        members = sims[KIND].state.members
+        for member in sorted(members)[:60]:
+            del members[member]
+        await run_extract(settings)
+        first_hold = await _pending_hold_id(engine)
+        for member in sorted(members)[:10]:
+            del members[member]
+        await run_extract(settings)
+    async with session_factory(engine)() as session, session.begin():
+        with pytest.raises(NothingHeld, match=f"hold {first_hold} of toybill.members is no longer pending"):
+            await accept_hold(session, KIND, "members", first_hold)
+    assert len(await _members(engine)) == 200
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(HeldDeletionRow.hold_id).distinct())).scalars().all()
+    assert rows == [first_hold + 1]  # the superseded hold's rows are gone, its record stays
+
+
+async def _pending_hold_id(engine) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(HeldDeletion.id).where(HeldDeletion.status == "pending"))).scalar_one()

@@ -143,3 +143,25 @@ async def test_rows_counted_but_not_served_hold_the_stream_below_the_guard(migra
     assert f"the server counted {len(accounts)} rows but the scan received" in result.error
     assert f"{hidden} of {len(accounts)} live rows would be marked deleted" in result.error
     assert await _live(engine, "billmanager", "customer") == accounts
+
+
+async def test_a_shift_no_count_reveals_is_caught_by_the_confirming_pass(migrated_url, engine) -> None:
+    """BILLmanager without p_elems, a row deleted after page 1 was served: the shift is invisible, so the
+    first pass misses the row that moved onto page 1; the confirming pass (offset-paged deletions are
+    confirmed by a second read) sees it, so nothing is marked; the row deleted mid-scan, which the first
+    pass saw, is marked by the next run."""
+    async with simulators(["billmanager"], scale=300) as sims:
+        url = sims["billmanager"].base_url
+        await _extract(migrated_url, "billmanager", url, page_size=40)
+        state = sims["billmanager"].state
+        state.options.omit_p_elems = True
+        state.options.delete_row_after_page = {"account": 1}
+        second = await _extract(migrated_url, "billmanager", url, page_size=40)
+        deleted_mid_scan = [str(row) for func, row in state.deleted_mid_scan if func == "account"]
+        served = {str(i) for i in state.store.clients.ids()}
+        assert len(deleted_mid_scan) == 1
+        assert (second["accounts"].status, second["accounts"].counts.deleted) == ("succeeded", 0)
+        assert await _live(engine, "billmanager", "customer") == served | set(deleted_mid_scan)
+        third = await _extract(migrated_url, "billmanager", url, page_size=40)
+    assert (third["accounts"].status, third["accounts"].counts.deleted) == ("succeeded", 1)
+    assert await _live(engine, "billmanager", "customer") == served

@@ -80,6 +80,15 @@ def test_a_restarted_pass_forgets_the_evidence_of_the_pass_before() -> None:
     assert Scan.from_json(scan.to_json()) == scan
 
 
+def test_a_confirming_pass_keeps_the_marks_of_the_pass_it_confirms() -> None:
+    """A second pass confirming an offset-paged pass's deletions counts rows seen by either as seen."""
+    scan = StreamState().begin(run_id="r1", full=True, incremental=False, start=start)
+    scan.restart("pass-2", {"after": 0}, confirm=True)
+    assert (scan.markers, scan.confirming, scan.passes) == (["r1", "pass-2"], True, 2)
+    scan.restart("pass-3", {"after": 0})
+    assert (scan.markers, scan.confirming) == (["pass-3"], False)
+
+
 def test_a_scan_saved_before_passes_counts_its_runs_as_its_marks() -> None:
     """A scan in progress written by the previous version deletes by its runs, as it did then."""
     old = {"scan": {"id": "r1", "runs": ["r1", "r2"], "mode": "full", "cursors": [{"after": 7}]}}
@@ -107,6 +116,7 @@ cursors = st.one_of(st.none(), st.dictionaries(st.sampled_from(["after", "p_num"
             received=st.integers(0, 10**6),
             total=st.one_of(st.none(), st.integers(0, 10**6)),
             doubts=st.lists(st.text(max_size=20), max_size=3),
+            confirming=st.booleans(),
         ),
     ),
 )

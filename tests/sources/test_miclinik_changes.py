@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from etl.db.engine import session_factory
 from etl.pipeline.staging_writes import load_state, save_state
 from etl.simulators.miclinik import MiclinikOptions
+from etl.sources.miclinik import SOURCE
 from etl.sources.miclinik.streams import OrdersStream
 from jobs.extract import run_extract
 from tests.support import shipped_settings, simulators, source_for
@@ -43,8 +44,10 @@ async def test_default_overlap_catches_an_edit_on_a_database_west_of_utc(migrate
     assert _changed(second, "short", "products") == 0, "the 5-minute UTC overlap should miss it"
 
 
-def test_orders_are_swept_weekly() -> None:
-    """Orders change without their tms (lines, product fields): the engine sweeps them every 7 days."""
+def test_every_stream_is_swept_weekly() -> None:
+    """A tms filter never shows a deleted row, and orders also change without their tms (lines, product
+    fields): the engine sweeps every miclinik stream in full every 7 days."""
+    assert {stream.full_scan_every for stream in SOURCE.streams} == {timedelta(days=7)}
     assert OrdersStream.full_scan_every == timedelta(days=7)
 
 

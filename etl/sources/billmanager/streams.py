@@ -51,6 +51,7 @@ class PanelListStream(Stream):
     # The function's usual name; an installation's own name comes from options.functions.
     func: ClassVar[str]
     lookahead = True
+    offset_paged = True
     client: BillmanagerClient
 
     def __init__(self, client: BillmanagerClient, settings: SourceSettings) -> None:

@@ -91,7 +91,13 @@ class EmptyPageToConfirm(RetryableError):
 
 
 def classify_read(
-    response: RawResponse, what: str, *, list_call: bool, confirm_empty: int = 0, auth_confirmations: int = 1
+    response: RawResponse,
+    what: str,
+    *,
+    list_call: bool,
+    confirm_empty: int = 0,
+    auth_confirmations: int = 1,
+    web_page_is_misconfiguration: bool = False,
 ) -> Verdict:
     """A read's answer: its JSON (raw records for a list) or what to do about it.
 
@@ -99,7 +105,7 @@ def classify_read(
     the end of the list (it comes both at the true end and when an OLD server glitches)."""
     status = response.status
     if 200 <= status < 300 or status == 304:
-        return _success(response, what, list_call=list_call)
+        return _success(response, what, list_call=list_call, web_page=web_page_is_misconfiguration)
     body = response.json_or_none()
     message = f"{what}: HTTP {status}: {error_message(body) or response.snippet(120) or response.content_type}"
     if status == 404 and list_call and any(marker in error_message(body) for marker in EMPTY_LIST_404):
@@ -120,7 +126,7 @@ def classify_read(
     return verdict
 
 
-def _success(response: RawResponse, what: str, *, list_call: bool) -> Verdict:
+def _success(response: RawResponse, what: str, *, list_call: bool, web_page: bool = False) -> Verdict:
     if response.status == 304 or not response.body.strip():
         return ok(Listing() if list_call else None)
     if list_call:
@@ -131,7 +137,8 @@ def _success(response: RawResponse, what: str, *, list_call: bool) -> Verdict:
     try:
         body = response.json()
     except NotJson as exc:
-        if HTML_DOCUMENT.search(response.body[:4096]):
+        # At open (GET status) a web page is the base URL's fault; later, a maintenance or WAF page passing by.
+        if web_page and HTML_DOCUMENT.search(response.body[:4096]):
             return fail(MisconfiguredBaseUrl, f"{what}: {exc}", status=response.status)
         return retry(ProxyPageError, f"{what}: {exc}", status=response.status)
     if isinstance(body, dict) and isinstance(body.get("error"), dict):

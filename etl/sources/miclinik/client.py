@@ -63,7 +63,7 @@ class MiclinikClient(SourceClient):
         if not self.api_key:
             self.api_key = await self.login()
         try:
-            body = await self.get_json("status")
+            body = await self.get_json("status", at_open=True)
         except MisconfiguredBaseUrl as exc:
             raise MisconfiguredBaseUrl(f"{exc} ({self._base_url_advice()})", status=exc.status) from None
         success = body.get("success", {}) if isinstance(body, dict) else {}
@@ -95,10 +95,14 @@ class MiclinikClient(SourceClient):
         request = Request("POST", f"{self.settings.base_url}/login", json=body, headers={"Accept": "application/json"})
         return await self.transport.call(request, classify_login, what="POST login", safe=True)
 
-    async def get_json(self, resource: str, params: dict[str, Any] | None = None) -> Any:
-        """GET one resource and return its JSON."""
+    async def get_json(self, resource: str, params: dict[str, Any] | None = None, *, at_open: bool = False) -> Any:
+        """GET one resource and return its JSON (``at_open``: a web page means a wrong base URL)."""
         classify = functools.partial(
-            classify_read, what=f"GET {resource}", list_call=False, auth_confirmations=self.options.auth_confirmations
+            classify_read,
+            what=f"GET {resource}",
+            list_call=False,
+            auth_confirmations=self.options.auth_confirmations,
+            web_page_is_misconfiguration=at_open,
         )
         return await self.transport.call(self._get(resource, params), classify, what=resource, safe=True)
 

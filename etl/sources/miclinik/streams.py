@@ -30,7 +30,8 @@ server's own clock (GET /status) at the start of the scan minus an overlap windo
 next time rather than lost; re-reading them is harmless because staging diffs by hash. The
 default overlap (12 h 5 min) also covers a database zone down to UTC-12 (see
 :class:`~etl.sources.miclinik.config.MiclinikOptions`). Orders change without their ``tms``
-(lines and product fields, §1.9), so they are swept in full weekly.
+(lines and product fields, §1.9), and a tms filter never shows a deletion, so every stream is
+swept in full weekly (``full_scan_every``).
 
 Records reach staging undecoded (:mod:`etl.payload`): each is the server's own JSON
 text, hashed and stored as sent. Only the ids at the two ends of a page are read here.
@@ -58,6 +59,8 @@ class DolibarrListStream(Stream):
     counted: ClassVar[bool] = True
     incremental = True
     ascending_ids = True
+    # A tms filter never returns a row deleted from the database: only a full scan sees deletions.
+    full_scan_every = timedelta(days=7)
     client: MiclinikClient
 
     def start(self, watermark: Cursor | None) -> Cursor:
@@ -149,8 +152,8 @@ class OrdersStream(DolibarrListStream):
     name = "orders"
     entity = "order"
     resource = "orders"
-    # An order's JSON changes without its tms: line descriptions, product fields copied in (§1.9).
-    full_scan_every = timedelta(days=7)
+    # The weekly sweep matters twice here: an order's JSON also changes without its tms (line
+    # descriptions, product fields copied in, §1.9).
 
 
 class UsersStream(DolibarrListStream):
