@@ -46,7 +46,7 @@ from etl.pipeline.staging_writes import (
 from etl.pipeline.state import Cursor, Scan, StreamState
 from etl.redaction import redact
 from etl.settings import SourceSettings
-from etl.sources.base import Page, RecordRejected, Stream
+from etl.sources.base import Evidence, Page, RecordRejected, Stream
 from etl.sources.registry import get as source_definition
 
 log = structlog.get_logger(__name__)
@@ -212,11 +212,10 @@ async def _stage_page(
     sessions: Any, stream: Stream, page: Page, split: Split, state: StreamState, result: StreamResult, *, run_id: str
 ) -> bool:
     """Stage one page and move the checkpoint past it, in one transaction; True when the scan
-    starts a new pass because the page showed rows moving under offset paging."""
+    starts a new pass (:func:`_another_pass`)."""
     good, bad, gone = split
     scan = state.scan
     assert scan is not None
-    restarted = False
     async with sessions() as session, session.begin():
         await tune_staging_transaction(session)
         where = {"source": result.source, "entity": stream.entity, "run_id": run_id}
@@ -228,22 +227,33 @@ async def _stage_page(
         received = page.received if page.received is not None else len(good) + len(bad)
         scan.note(received=received, total=evidence.total, doubt=evidence.doubt)
         scan.advance(0, page.next_cursor, page.watermark)
-        if evidence.shifted and scan.mode == "full":
-            if scan.passes <= stream.settings.max_rereads:
-                scan.restart(str(uuid.uuid4()), stream.start(None))
-                restarted = True
-            else:
-                scan.note(received=0, total=None, doubt=f"rows kept moving after {scan.passes - 1} re-reads: "
-                          f"{evidence.shifted}")  # fmt: skip
-        confirm = scan.finished and scan.mode == "full" and stream.offset_paged and not scan.confirming
-        if confirm and await count_unseen(session, source=result.source, entity=stream.entity, markers=scan.markers):
-            scan.restart(str(uuid.uuid4()), stream.start(None), confirm=True)
-            restarted = True
+        restarted = await _another_pass(session, stream, scan, evidence, source=result.source)
         if scan.finished:
             await _finish_scan(session, stream, state, result, run_id=run_id, counts=counts)
         await save_state(session, result.source, stream.name, state)
     result.counts.add(counts)
     return restarted
+
+
+async def _another_pass(session: Any, stream: Stream, scan: Scan, evidence: Evidence, *, source: str) -> bool:
+    """Whether a full scan reads its list again, from the start, in a new pass: when rows moved under
+    offset paging (the new pass alone counts; bounded by ``max_rereads``, then a doubt), or when an
+    offset-paged pass ended with rows missing (the new pass confirms them: only rows missing from
+    both are deleted)."""
+    if scan.mode != "full":
+        return False
+    if evidence.shifted:
+        if scan.passes <= stream.settings.max_rereads:
+            scan.restart(str(uuid.uuid4()), stream.start(None))
+            return True
+        scan.note(
+            received=0, total=None, doubt=f"rows kept moving after {scan.passes - 1} re-reads: {evidence.shifted}"
+        )
+    confirm = scan.finished and stream.offset_paged and not scan.confirming
+    if confirm and await count_unseen(session, source=source, entity=stream.entity, markers=scan.markers):
+        scan.restart(str(uuid.uuid4()), stream.start(None), confirm=True)
+        return True
+    return False
 
 
 async def _finish_scan(
