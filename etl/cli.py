@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from etl.settings import ConfigError, Settings, load_settings
 
@@ -26,13 +27,13 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Staging database schema (Alembic).", no_args_is_help=True)
 config_app = typer.Typer(help="Settings.", no_args_is_help=True)
-deletions_app = typer.Typer(help="Deletions held by the deletion guard: list, accept.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
-app.add_typer(deletions_app, name="deletions")
-# Piped output keeps whole tables (rich assumes 80 columns without a terminal).
-console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, soft_wrap=True)
+# Piped output keeps whole tables (rich assumes 80 columns without a terminal). No markup: text from
+# a server, a setting or an exception is printed as written ("[/red]" would crash rich, "[id]" vanish);
+# colour is given explicitly with Text styles.
+console = Console(width=None if sys.stdout.isatty() else 200, markup=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -64,31 +65,62 @@ class RunFailed(Exception):
     """A job ran and failed; the message says what failed."""
 
 
+class UsageProblem(Exception):
+    """The command line names something that does not exist; the message lists what does."""
+
+
+def error_line(label: str, message: str) -> None:
+    """One line on stderr: ``label:`` in red, then ``message`` redacted, as plain text."""
+    from etl.redaction import redact
+
+    err_console.print(Text.assemble((f"{label}:", "red"), " ", redact(message)), highlight=False)
+
+
+def _debug_traceback() -> None:
+    # A plain traceback, redacted: rich's own would print exception messages unmasked.
+    import traceback
+
+    from etl.redaction import redact
+
+    if CTX.debug:
+        err_console.print(Text(redact(traceback.format_exc())), highlight=False)
+
+
+def _run_lock_errors() -> type[Exception]:
+    # An except clause's class is looked up only when an exception reaches it: commands that fail
+    # otherwise, or not at all, never import the database layer for it.
+    from etl.db.runlock import RunLockError
+
+    return RunLockError
+
+
 def reports_errors(fn: F) -> F:
     """Turn configuration problems into exit 2 and run failures into exit 1, one line each."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from etl.redaction import redact
-
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
         except ConfigError as exc:
-            if CTX.debug:
-                err_console.print_exception()
-            err_console.print(f"[red]configuration error:[/red] {redact(str(exc))}", highlight=False)
+            _debug_traceback()
+            error_line("configuration error", str(exc))
+            raise typer.Exit(EXIT_USAGE) from None
+        except UsageProblem as exc:
+            error_line("usage error", str(exc))
             raise typer.Exit(EXIT_USAGE) from None
         except RunFailed as exc:
-            err_console.print(f"[red]run failed:[/red] {redact(str(exc))}", highlight=False)
+            error_line("run failed", str(exc))
+            raise typer.Exit(EXIT_RUN_FAILED) from None
+        except _run_lock_errors() as exc:
+            error_line("error", str(exc))
             raise typer.Exit(EXIT_RUN_FAILED) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         except Exception as exc:
-            if CTX.debug:
-                err_console.print_exception()
-            err_console.print(f"[red]error:[/red] {redact(f'{type(exc).__name__}: {exc}')}", highlight=False)
+            _debug_traceback()
+            error_line("error", f"{type(exc).__name__}: {exc}")
             raise typer.Exit(EXIT_RUN_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
@@ -107,12 +139,13 @@ def root(
     CTX.settings_file, CTX.log_format, CTX.debug, CTX._settings = settings, log_format, debug, None
 
 
-def _database_url() -> str:
+def _database_url(*, migrated: bool = True) -> str:
+    """The configured database URL, once it answers (and, unless ``migrated`` is False, is at head)."""
     from etl.db.health import ensure_reachable
 
     settings = CTX.settings()
     key = "database_url (from ETL_DATABASE_URL)" if os.environ.get("ETL_DATABASE_URL") else "database_url"
-    asyncio.run(ensure_reachable(settings.database_url, settings.settings_file, key))
+    asyncio.run(ensure_reachable(settings.database_url, settings.settings_file, key, migrated=migrated))
     return settings.database_url
 
 
@@ -123,7 +156,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     from etl.db import migrate
     from etl.redaction import sanitize_url
 
-    url = _database_url()
+    url = _database_url(migrated=False)
     migrate.upgrade(url, revision)
     console.print(f"{sanitize_url(url)}: {migrate.current(url) or 'base'}", highlight=False)
 
@@ -134,7 +167,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
     """Migrate the staging schema down to REVISION."""
     from etl.db import migrate
 
-    url = _database_url()
+    url = _database_url(migrated=False)
     migrate.downgrade(url, revision)
     console.print(migrate.current(url) or "base", highlight=False)
 
@@ -145,14 +178,14 @@ def db_current() -> None:
     """Show the staging schema's revision."""
     from etl.db import migrate
 
-    console.print(migrate.current(_database_url()) or "base (empty database)", highlight=False)
+    console.print(migrate.current(_database_url(migrated=False)) or "base (empty database)", highlight=False)
 
 
 @config_app.command("check")
 @reports_errors
 def config_check() -> None:
     """Validate the settings and print them resolved, secrets masked."""
-    from etl.redaction import sanitize_url
+    from etl.redaction import REDACTOR, sanitize_url
 
     settings = CTX.settings()
     data = settings.model_dump(mode="json")
@@ -160,86 +193,34 @@ def config_check() -> None:
         data[key] = sanitize_url(data[key])
     for source in data["sources"]:
         source["base_url"] = sanitize_url(source["base_url"])
-    console.print(f"[green]ok[/green]: {settings.settings_file}", highlight=False)
-    console.print_json(data=data)
+    console.print(Text.assemble(("ok", "green"), f": {settings.settings_file}"), highlight=False)
+    console.print_json(data=REDACTOR.strings(data))
 
 
 @app.command("runs")
 @reports_errors
 def runs(limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20) -> None:
-    """Recent runs, newest first."""
+    """Recent runs, newest first; the run holding the run lock, if one does, is marked and named."""
+    from etl.db.runlock import current_holder
     from etl.db.runs import recent_runs
 
-    rows = asyncio.run(recent_runs(_database_url(), limit))
+    url = _database_url()
+    rows = asyncio.run(recent_runs(url, limit))
+    holder = asyncio.run(current_holder(url))
     table = Table("run", "job", "trigger", "started (UTC)", "duration", "status", "records", "error")
     for run in rows:
-        duration = f"{(run.finished_at - run.started_at).total_seconds():.1f}s" if run.finished_at else "-"
+        # An abandoned run's finished_at is when a later run found it, not when it stopped.
+        ended = run.finished_at is not None and run.status != "abandoned"
+        duration = f"{(run.finished_at - run.started_at).total_seconds():.1f}s" if ended else "-"
+        status = f"{run.status} (holds lock)" if holder and holder.run_id == run.id else run.status
         records = sum(int(c.get("records", 0)) for c in (run.counts or {}).values() if isinstance(c, dict))
         table.add_row(
             run.id[:8], run.job, run.trigger, run.started_at.strftime("%Y-%m-%d %H:%M:%S"), duration,
-            run.status, str(records), (run.error or "")[:60],
+            status, str(records), (run.error or "")[:60],
         )  # fmt: skip
     console.print(table)
-
-
-@deletions_app.command("list")
-@reports_errors
-def deletions_list(
-    all_ids: Annotated[bool, typer.Option("--all", help="Every held id, not the first 50.")] = False,
-) -> None:
-    """Held deletion sets: stream, reason, counts, ids and sample payloads."""
-    from rich.text import Text
-
-    from jobs.deletions import held
-
-    _database_url()
-    holds = asyncio.run(held(CTX.settings(), id_limit=None if all_ids else 50))
-    if not holds:
-        console.print("no deletions are held", highlight=False)
-        return
-    for entry in holds:
-        hold = entry.hold
-        console.print(
-            Text(f"hold {hold.id}: {hold.source}.{hold.stream} ({hold.entity}): {hold.would_delete} of "
-                 f"{hold.live_before} rows held at {hold.held_at:%Y-%m-%d %H:%M:%S} by run {hold.run_id}", style="bold")
-        )  # fmt: skip
-        console.print(Text(f"  {hold.reason}"))
-        more = "" if len(entry.ids) >= hold.would_delete else f" ... ({hold.would_delete - len(entry.ids)} more)"
-        console.print(Text(f"  ids: {', '.join(entry.ids)}{more}"))
-        for source_id, payload in entry.samples:
-            console.print(Text(f"  sample {source_id}: {_json_line(payload)[:300]}"))
-        console.print(Text(f"  apply with: etl deletions accept {hold.source}.{hold.stream} --hold {hold.id}"))
-
-
-def _json_line(payload: Any) -> str:
-    import orjson
-
-    return orjson.dumps(payload, default=str).decode()
-
-
-@deletions_app.command("accept")
-@reports_errors
-def deletions_accept(
-    target: Annotated[str, typer.Argument(metavar="SOURCE.STREAM", help="The stream whose held set to apply.")],
-    hold: Annotated[
-        int | None, typer.Option("--hold", help="The hold reviewed (from etl deletions list): refused if superseded.")
-    ] = None,
-) -> None:
-    """Mark a held set deleted: exactly the rows held, minus those seen since."""
-    from etl.redaction import redact
-    from jobs.deletions import NothingHeld, accept
-
-    settings = CTX.settings()
-    _database_url()
-    try:
-        done = asyncio.run(accept(settings, target, hold))
-    except (NothingHeld, ValueError) as exc:
-        err_console.print(f"[red]error:[/red] {redact(str(exc))}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    console.print(
-        f"{target}: {done.applied} of {done.held} held rows marked deleted ({done.seen_since} seen since, kept)",
-        highlight=False,
-    )
+    if holder:
+        console.print(Text(f"run lock held by {holder}"), highlight=False)
 
 
 def _render_report(report: Any) -> None:
@@ -260,14 +241,11 @@ def extract(
 ) -> None:
     """Extract sources into staging, checkpointed and resumable."""
     from etl.progress import LiveProgress
-    from jobs.extract import run_extract, select_sources
+    from jobs.extract import run_extract
 
     settings = CTX.settings()
+    _check_names(settings, source or [], stream or [])
     _database_url()
-    try:
-        select_sources(settings, source or ())
-    except KeyError as exc:
-        raise ConfigError(settings.settings_file, "sources", exc.args[0]) from None
     run = functools.partial(run_extract, settings, sources=source or (), streams=stream or (), full=full)
     if console.is_terminal:
         with LiveProgress(console) as live:
@@ -275,6 +253,21 @@ def extract(
     else:
         report = asyncio.run(run())
     _render_report(report)
+
+
+def _check_names(settings: Settings, sources: list[str], streams: list[str]) -> None:
+    """Every ``--source`` and ``--stream`` names something that exists, or :class:`UsageProblem` listing what does."""
+    from etl.sources import registry
+    from jobs.extract import select_sources
+
+    known = [s.name for s in settings.sources]
+    if unknown := [n for n in sources if n not in known]:
+        where = f"configured in {settings.settings_file}: {', '.join(known) or 'none'}"
+        raise UsageProblem(f"--source {', '.join(unknown)}: no such source ({where})")
+    chosen = select_sources(settings, sources)
+    valid = sorted({name for s in chosen for name in registry.get(s.kind).stream_names()})
+    if unknown := [n for n in streams if n not in valid]:
+        raise UsageProblem(f"--stream {', '.join(unknown)}: no such stream in the chosen sources ({', '.join(valid)})")
 
 
 @app.command("simulate")
@@ -315,17 +308,24 @@ def demo(
     faults: Annotated[str, typer.Option(help="Fault profile: none | flaky | hostile.")] = "none",
 ) -> None:
     """Start the simulators in-process, extract all four systems into staging, print the counts."""
+    from etl.redaction import sanitize_url
     from jobs.demo import run_demo
 
     settings = CTX.settings()
-    _database_url()
+    _database_url(migrated=False)  # the demo migrates the database itself
     result = asyncio.run(run_demo(settings, scale=scale, seed=seed, faults=faults))
-    table = Table("source", "entity", "staged records", title=f"staged in {settings.database_url}")
+    table = Table("source", "entity", "staged records", title=f"staged in {sanitize_url(settings.database_url)}")
     for source, entity, count in result.staged:
         table.add_row(source, entity, f"{count:,}")
     console.print(table)
     console.print(f"rejected records: {result.rejected}", highlight=False)
     _render_report(result.report)
+
+
+# Registered last: etl.cli_deletions uses this module's context, console and error handling.
+from etl.cli_deletions import deletions_app  # noqa: E402
+
+app.add_typer(deletions_app, name="deletions")
 
 
 def main() -> None:

@@ -41,7 +41,13 @@ import orjson
 import xxhash
 
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
+# The longest source id staging keeps (the staged_records column); longer ones are refused before
+# the insert, since SQLite enforces no length and PostgreSQL would fail the whole page with it.
+SOURCE_ID_LENGTH = 128
 NUL_REASON = "text contains a NUL character, which SQL text columns cannot store"
+# msgspec and Python's json stop at their recursion limits (about a thousand levels) with a
+# RecursionError; a record nested that deep is refused alone rather than failing its page.
+TOO_DEEP_REASON = "JSON nested deeper than the readers' recursion limit"
 
 
 class JsonText(str):
@@ -65,6 +71,8 @@ class RawJson(bytes):
         except orjson.JSONDecodeError:
             try:
                 return json.loads(self)
+            except RecursionError:
+                raise ValueError(TOO_DEEP_REASON) from None
             except (ValueError, UnicodeDecodeError) as exc:
                 raise ValueError(f"not valid JSON: {exc}") from None
 
@@ -90,7 +98,7 @@ def split_array(body: bytes) -> list[RawJson]:
         return [RawJson(element) for element in _ARRAY.decode(body)]
     except msgspec.ValidationError:
         raise NotAnArray("the body is JSON but not an array") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return _split_structurally(body)
 
 
@@ -146,6 +154,8 @@ def peek(record: RawJson, name: str) -> Any:
     :class:`ValueError` when it is not valid JSON."""
     try:
         value = getattr(_field_decoder(name).decode(record), name)
+    except RecursionError:
+        raise ValueError(TOO_DEEP_REASON) from None
     except (msgspec.ValidationError, msgspec.DecodeError):
         decoded = record.value()  # the slow path, for an exact reason
         if not isinstance(decoded, dict):
@@ -174,6 +184,8 @@ def compact(data: bytes) -> bytes:
     ``data`` itself when the formatter cannot read it (the record is judged on its own later)."""
     try:
         return msgspec.json.format(data, indent=-1)
+    except RecursionError:
+        raise ValueError(TOO_DEEP_REASON) from None
     except msgspec.DecodeError:
         return data
 
@@ -220,3 +232,16 @@ def _has_escape(data: bytes, pattern: re.Pattern[bytes]) -> bool:
         if (match.start() - 1 - before) % 2 == 0:
             return True
     return False
+
+
+def id_problem(source_id: str) -> str | None:
+    """Why a staging id column cannot hold ``source_id``, or None when it can."""
+    if len(source_id) > SOURCE_ID_LENGTH:
+        return f"id is {len(source_id)} characters long; staging ids hold at most {SOURCE_ID_LENGTH}"
+    if "\x00" in source_id:
+        return "id contains a NUL character"
+    try:
+        source_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return "id is not valid Unicode (an unpaired surrogate)"
+    return None

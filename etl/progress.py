@@ -41,12 +41,13 @@ class LiveProgress:
         for (source, stream), (counts, retries, first_seen) in sorted(self.rows.items()):
             elapsed = max(time.monotonic() - first_seen, 1e-6)
             rate = f"{counts.records / elapsed:,.0f}"
-            table.add_row(source, stream, f"{counts.records:,}", str(counts.pages), str(retries), rate)
+            table.add_row(Text(source), Text(stream), f"{counts.records:,}", str(counts.pages), str(retries), rate)
         return table
 
 
 def summary_table(results: list[Any], retries: dict[str, int] | None = None) -> Table:
-    """One row per stream with its counts and status."""
+    """One row per stream with its counts and status; names and reasons as plain text, never markup
+    (whatever console prints the table)."""
     table = Table("source", "stream", *COLUMNS, "retries", title="extract summary")
     table.add_column("status", overflow="fold")
     for result in results:
@@ -55,8 +56,8 @@ def summary_table(results: list[Any], retries: dict[str, int] | None = None) -> 
         # server text may hold brackets that rich would otherwise read as markup.
         status = Text(result.status if not result.error else f"{result.status}: {result.error[:400]}")
         table.add_row(
-            result.source,
-            result.stream,
+            Text(result.source),
+            Text(result.stream),
             *(str(counts[c]) for c in COLUMNS),
             str((retries or {}).get(result.source, 0)),
             status,

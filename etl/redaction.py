@@ -14,12 +14,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode
 
 MASK = "***"
 # Field names that hold a secret in any system; per-system names are added by the registry.
 GENERIC_SECRET_NAMES = ("password", "passwd", "secret", "token", "api_key", "apikey", "credential")
 SHORTEST_SECRET = 4  # masking shorter values would shred ordinary words
+# ``scheme://user:password@`` inside free text (an exception message, a server's words), read the
+# way sanitize_url reads each scheme: an http(s) password stops at the authority's end, any other
+# (a database URL) runs to the token's last ``@``.
+_HTTP_USERINFO = re.compile(r"(?i)\b(https?://[^\s:/@?#\"'<>]*):[^\s/?#\"'<>]*@")
+_OTHER_USERINFO = re.compile(r"(?i)\b((?!https?://)[a-z][a-z0-9+.-]*://[^\s:/@\"'<>]*):[^\s\"'<>]*@")
 
 
 def mask_values(text: str, secrets: Iterable[str]) -> str:
@@ -30,22 +35,60 @@ def mask_values(text: str, secrets: Iterable[str]) -> str:
 
 
 def sanitize_url(url: str, secret_names: Iterable[str] = GENERIC_SECRET_NAMES) -> str:
-    """The URL with its password and any secret-named query value masked."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    netloc = parts.netloc
-    if parts.password is not None:
-        user = parts.username or ""
-        host = netloc.rsplit("@", 1)[1]
-        netloc = f"{user}:{MASK}@{host}"
-    query = parts.query
+    """The URL with its password and any secret-named query value masked.
+
+    Only what is masked changes: the rest of the URL is returned as written (an empty host,
+    as in ``sqlite+aiosqlite:///path``, stays empty)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    rest, hash_, fragment = rest.partition("#")
+    rest, qmark, query = rest.partition("?")
+    userinfo, at, tail = _userinfo(scheme, rest)
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:{MASK}@{tail}"
     if query:
         names = _name_pattern(secret_names)
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASK if names.search(k) else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        if any(names.search(k) for k, _ in pairs):
+            query = urlencode([(k, MASK if names.search(k) else v) for k, v in pairs], safe="*")
+    return f"{scheme}://{rest}{qmark}{query}{hash_}{fragment}"
+
+
+def _userinfo(scheme: str, rest: str) -> tuple[str, str, str]:
+    """``(userinfo, "@", after)`` of ``rest`` (the URL after ``://``, before ``?``), as its consumer reads it.
+
+    aiohttp reads an http(s) URL as RFC 3986 does: the authority ends at the first ``/`` and the
+    userinfo at its last ``@``. SQLAlchemy reads a database URL's password up to an ``@`` even
+    across ``/`` (``postgresql://u:a/b@host`` has the password ``a/b``), so for any other scheme
+    the userinfo runs to the last ``@`` (the widest reading: masking too much is the safe error),
+    as long as the user name has no ``/`` (a file path such as ``sqlite:////srv/a@b.db``)."""
+    if scheme.lower() in ("http", "https"):
+        authority, slash, path = rest.partition("/")
+        userinfo, at, host = authority.rpartition("@")
+        return userinfo, at, host + slash + path
+    userinfo, at, after = rest.rpartition("@")
+    if not at or "/" in userinfo.split(":", 1)[0]:
+        return "", "", rest
+    return userinfo, at, after
+
+
+def url_passwords(url: str) -> list[str]:
+    """Every reading of the password ``url`` carries, raw and percent-decoded, for the redactor.
+
+    A password holding ``@``, ``:`` or ``/`` is read differently by different parsers (SQLAlchemy
+    stops at the first ``@``, urllib at the last), so each reading is masked."""
+    scheme, sep, rest = url.partition("://")
+    rest = rest.partition("#")[0].partition("?")[0]
+    if not sep:
+        return []
+    readings = {_userinfo(scheme, rest)[0], rest.partition("@")[0] if "@" in rest else ""}
+    found: set[str] = set()
+    for userinfo in readings:
+        if ":" in userinfo:
+            password = userinfo.split(":", 1)[1]
+            found |= {password, unquote(password)}
+    return sorted(p for p in found if p)
 
 
 def _name_pattern(names: Iterable[str]) -> re.Pattern[str]:
@@ -74,7 +117,20 @@ class Redactor:
     def text(self, value: str) -> str:
         """``value`` with ``name=secret`` pairs and known secret values masked."""
         value = self._inline.sub(lambda m: f"{m.group(1)}{m.group(2) or ''}={MASK}", value)
+        if "://" in value:
+            value = _OTHER_USERINFO.sub(rf"\1:{MASK}@", _HTTP_USERINFO.sub(rf"\1:{MASK}@", value))
         return self._values.sub(MASK, value) if self._values else value
+
+    def strings(self, value: Any) -> Any:
+        """``value`` with every string inside it masked as :meth:`text` does; keys are left alone
+        (for showing settings, whose keys are not secret-named values: ``codes.auth`` is a list)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.strings(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.strings(v) for v in value]
+        return value
 
     def value(self, value: Any, key: str = "") -> Any:
         """A log value, recursively masked."""

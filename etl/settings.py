@@ -13,9 +13,8 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -30,8 +29,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from etl.redaction import url_passwords
+
 DEFAULT_SETTINGS_FILE = "settings.yaml"
-_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class ConfigError(Exception):
@@ -89,6 +90,12 @@ class SourceSettings(BaseModel):
     backoff_max: float = Field(30.0, ge=0, description="longest pause between retries")
     retry_after_max: float = Field(120.0, ge=0, description="longest Retry-After honoured")
     call_budget: float = Field(900.0, gt=0, description="seconds one call may spend on all its attempts")
+    # Redirects carry headers and bodies (API keys, passwords) to wherever they point, so none is
+    # followed unless asked; "same_host" follows a few within one origin (etl.http.transport).
+    follow_redirects: Literal["never", "same_host"] = "never"
+    # Counted after decompression: gzip makes a Dolibarr page ~80x smaller on the wire, and a page of
+    # 2,000 rows of ~3.5 KB is ~7 MB decoded, so 64 MiB leaves room for big pages and stops a bomb.
+    max_response_bytes: int = Field(64 * 2**20, ge=1024, description="largest decoded response body")
     options: Any = Field(default_factory=dict, validate_default=True)
     # Deletion guard (etl.pipeline.deletions): a complete full scan that would mark more than this
     # share of a stream's live rows (streams of more than min_rows_for_fraction rows), or every
@@ -99,6 +106,16 @@ class SourceSettings(BaseModel):
     full_scan_every: dict[str, SweepInterval] = Field(
         default_factory=dict, description="per stream: full scan when the last one is older (e.g. 7d, 36h)"
     )
+    # Scan bounds (etl.pipeline.bounds): a pass reading more than factor x (the larger of the stream's
+    # live rows and the server's stated total) + slack records, or pages to match, stops with an
+    # error, deleting nothing; its checkpoint stays, so raising a bound and running again continues.
+    scan_bound_factor: float = Field(3.0, ge=1)
+    scan_bound_slack: int = Field(10_000, ge=0)
+    # A stream with no page for this long stops, resumable (a trickling or hung server). A first scan
+    # of 2M orders from a real Dolibarr takes ~50 minutes, so this bounds silence, not the scan.
+    stall_timeout: float = Field(600.0, gt=0, description="seconds without a page before a stream stops")
+    # A record longer than this (its stored JSON text) is rejected, kept truncated with the reason.
+    max_record_bytes: int = Field(8 * 1024 * 1024, ge=1024)
 
     @field_validator("kind")
     @classmethod
@@ -114,6 +131,13 @@ class SourceSettings(BaseModel):
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value or ""):
             raise ValueError("must be an http:// or https:// URL")
+        if "@" in re.split(r"[?#]", value, maxsplit=1)[0]:
+            # Userinfo would ride along in every log line and error that shows the URL; the message
+            # never repeats the value, which holds the password.
+            raise ValueError(
+                "must not carry credentials (user:password@host): put them under this source's "
+                "credentials: mapping, as ${ENV_VAR} references"
+            )
         return value.rstrip("/")
 
     @field_validator("credentials", "options")
@@ -183,6 +207,14 @@ class Settings(BaseSettings):
         # The environment overrides the YAML file, which arrives as init kwargs.
         return (env_settings, init_settings)
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        # Checked here, not at logging set-up, so a typo is the one-line error naming the key.
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"unknown level {value!r} (expected one of {', '.join(LOG_LEVELS)})")
+        return value.lower()
+
     @field_validator("database_url", "reporting_url")
     @classmethod
     def _sqlalchemy_url(cls, value: str) -> str:
@@ -208,7 +240,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret value, for the redactor."""
         values = [secret for source in self.sources for secret in source.secret_values()]
-        values += [password for url in (self.database_url, self.reporting_url) if (password := _url_password(url))]
+        values += [password for url in (self.database_url, self.reporting_url) for password in url_passwords(url)]
         return [v for v in values if len(v) >= 4]
 
     def secret_names(self) -> list[str]:
@@ -218,62 +250,23 @@ class Settings(BaseSettings):
         return sorted({name for kind in {s.kind for s in self.sources} for name in registry.get(kind).secret_names()})
 
 
-def _url_password(url: str) -> str | None:
-    match = re.match(r"^[^:]+://[^:/@]+:([^@]+)@", url)
-    return match.group(1) if match else None
-
-
 def settings_path() -> Path:
     return Path(os.environ.get("ETL_SETTINGS", DEFAULT_SETTINGS_FILE))
 
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read, interpolate and validate the settings file, or raise :class:`ConfigError`."""
+    # Imported here: etl.settings_file raises this module's ConfigError.
+    from etl.settings_file import interpolate, read_settings_file
+
     path = path or settings_path()
-    raw = _read_yaml(path)
-    data = _interpolate(raw, str(path), "")
+    data = interpolate(read_settings_file(path), str(path))
     try:
         return Settings(**data, settings_file=str(path))
     except ValidationError as exc:
         error = exc.errors()[0]
         key = _dotted(error["loc"], data)
         raise ConfigError(str(path), key, _problem(error, key)) from None
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot read settings file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(str(path), "", f"YAML syntax error at {where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "", "top level must be a mapping")
-    return data
-
-
-def _interpolate(value: Any, file: str, key: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _interpolate(v, file, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, file, f"{key}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(file, key, f"environment variable {name} is not set")
-
-    return _REFERENCE.sub(replace, value)
 
 
 def _dotted(loc: tuple[Any, ...], data: dict[str, Any]) -> str:

@@ -5,11 +5,17 @@ It owns the database engine and the ``sync_runs`` row: opened at start, closed i
 ``running`` for lack of trying), with the run id and job bound into the log context
 for the run's duration only. Sources run side by side through
 :func:`etl.pipeline.extract.extract_source`, which decides what each failure ends.
+
+The run holds the database's run lock (:mod:`etl.db.runlock`) from before its row is
+opened until after it is closed: a run refused the lock raises
+:class:`~etl.db.runlock.RunLocked` and leaves no row at all (it never ran). A job that
+runs extract as one of its steps takes the lock once and passes it in as ``lock``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.contextvars import bound_contextvars
 
 from etl.db.engine import create_engine
+from etl.db.runlock import HeldLock, run_lock
 from etl.db.runs import close_run, new_run_id, open_run
 from etl.pipeline.extract import RunProgress, describe, extract_source
 from etl.pipeline.results import SourceResult, StreamResult
@@ -74,33 +81,55 @@ async def run_extract(
     full: bool = False,
     trigger: str = "manual",
     progress: RunProgress | None = None,
+    lock: HeldLock | None = None,
 ) -> ExtractReport:
-    """Extract the chosen sources into staging and record the run."""
+    """Extract the chosen sources into staging and record the run.
+
+    The run lock is taken for the run (:class:`~etl.db.runlock.RunLocked` at once when another
+    run holds it) unless the caller already holds it and passes it as ``lock``."""
     chosen = select_sources(settings, sources)
-    engine = create_engine(settings.database_url)
     report = ExtractReport(new_run_id())
     with bound_contextvars(run_id=report.run_id, job="extract"):
-        try:
-            await open_run(engine, "extract", trigger, report.run_id)
+        taken = (
+            contextlib.nullcontext(lock)
+            if lock is not None
+            else run_lock(settings.database_url, run_id=report.run_id, job="extract")
+        )
+        async with taken as held:
+            engine = create_engine(settings.database_url)
             try:
-                report.sources = list(
-                    await asyncio.gather(
-                        *(
-                            extract_source(
-                                engine, s, run_id=report.run_id, streams=streams, full=full, progress=progress
-                            )
-                            for s in chosen
-                        )
-                    )
-                )
-            except BaseException as exc:  # interrupted or a bug outside every source: still close the run
-                report.error = describe(exc) if isinstance(exc, Exception) else f"interrupted ({type(exc).__name__})"
-                raise
+                await open_run(engine, "extract", trigger, report.run_id)
+                try:
+                    report.sources = await _extract_all(engine, chosen, report.run_id, streams, full, progress)
+                except BaseException as exc:  # interrupted or a bug outside every source: still close the run
+                    report.error = _failure(exc, held)
+                    raise
+                finally:
+                    await _close(engine, report)
             finally:
-                await _close(engine, report)
-        finally:
-            await engine.dispose()
+                await engine.dispose()
     return report
+
+
+async def _extract_all(
+    engine: AsyncEngine,
+    chosen: Sequence[SourceSettings],
+    run_id: str,
+    streams: Sequence[str],
+    full: bool,
+    progress: RunProgress | None,
+) -> list[SourceResult]:
+    return list(
+        await asyncio.gather(
+            *(extract_source(engine, s, run_id=run_id, streams=streams, full=full, progress=progress) for s in chosen)
+        )
+    )
+
+
+def _failure(exc: BaseException, lock: HeldLock) -> str:
+    if lock.lost:
+        return f"stopped: lost the run lock ({lock.lost})"
+    return describe(exc) if isinstance(exc, Exception) else f"interrupted ({type(exc).__name__})"
 
 
 async def _close(engine: AsyncEngine, report: ExtractReport) -> None:

@@ -44,6 +44,24 @@ async def close_run(
         )
 
 
+async def mark_abandoned(engine: AsyncEngine, *, found_by: str) -> list[str]:
+    """Mark every run still ``running``, other than ``found_by``, ``abandoned``; their ids.
+
+    Called by a job that has just taken the run lock (etl.db.runlock): a run can only be running
+    under the lock, so these were left by holders that died (killed, crashed, lost the machine)."""
+    now = datetime.now(UTC)
+    # Status says abandoned; the note says when it was found so, first, as `etl runs` shows 60 characters.
+    note = f"its process died; found at {now:%Y-%m-%d %H:%M:%S} UTC by run {found_by}"
+    async with session_factory(engine)() as session, session.begin():
+        result = await session.execute(
+            update(SyncRun)
+            .where(SyncRun.status == "running", SyncRun.id != found_by)
+            .values(status="abandoned", finished_at=now, error=note)
+            .returning(SyncRun.id)
+        )
+        return list(result.scalars())
+
+
 async def recent_runs(url: str, limit: int = 20) -> list[SyncRun]:
     engine = create_engine(url)
     try:

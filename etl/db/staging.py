@@ -1,4 +1,5 @@
-"""Staging schema: runs, per-stream state, staged raw records, rejected records, held deletions."""
+"""Staging schema: runs, per-stream state, staged raw records, rejected records, held deletions,
+and who holds the run lock."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from etl.db.base import Base
 from etl.db.types import BigId, JsonDocument, VerbatimJson
+from etl.payload import SOURCE_ID_LENGTH
 
 
 class SyncRun(Base):
@@ -45,13 +47,16 @@ class StagedRecord(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(64))
-    source_id: Mapped[str] = mapped_column(String(128))
+    source_id: Mapped[str] = mapped_column(String(SOURCE_ID_LENGTH))
     payload: Mapped[Any] = mapped_column(VerbatimJson)
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_run: Mapped[str] = mapped_column(String(36))
     last_seen_run: Mapped[str] = mapped_column(String(36))
     # The scan pass that last saw the row (etl.pipeline.state): deletions compare against it.
     seen_scan: Mapped[str | None] = mapped_column(String(36))
+    # The run that last received this record in a form staging refused (see rejected_records):
+    # the payload here is the last good one, older than the server's. A good answer clears it.
+    rejected_run: Mapped[str | None] = mapped_column(String(36))
     extracted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -69,7 +74,7 @@ class RejectedRecord(Base):
     run_id: Mapped[str] = mapped_column(String(36))
     source: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(64))
-    source_id: Mapped[str | None] = mapped_column(String(128))
+    source_id: Mapped[str | None] = mapped_column(String(SOURCE_ID_LENGTH))
     payload: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
     rejected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -108,3 +113,17 @@ class HeldDeletionRow(Base):
     hold_id: Mapped[int] = mapped_column(BigId, ForeignKey("held_deletions.id", ondelete="CASCADE"), primary_key=True)
     staged_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     seen_scan: Mapped[str | None] = mapped_column(String(36))
+
+
+class RunLockHolder(Base):
+    """Who holds the run lock (etl.db.runlock), written by the holder once it has the lock.
+
+    For display only: the lock itself is a PostgreSQL advisory lock or a file lock, never this
+    row. At most one row; a holder that died leaves its row until the next holder replaces it."""
+
+    __tablename__ = "run_lock_holders"
+    run_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))

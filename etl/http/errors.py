@@ -17,6 +17,9 @@
         ├── PermissionDenied         the account lacks a right: that stream ends
         ├── BadRequest               the request itself is wrong (unknown command, missing path)
         ├── ProtocolError            an answer we cannot make sense of
+        │   ├── Redirected           a 3xx other than 304: never followed to another origin
+        │   │                        (it would carry the credentials there); names the Location
+        │   └── ResponseTooLarge     a body over max_response_bytes once decoded
         └── ConfigurationError       the settings cannot work (a base URL reaching a web page,
                                      credentials the transport needs missing): the source ends
 
@@ -99,6 +102,18 @@ class ProtocolError(FatalError):
     kind = "protocol"
 
 
+class Redirected(ProtocolError):
+    """The server answered a redirect the transport does not follow; the message names its target."""
+
+    kind = "redirect"
+
+
+class ResponseTooLarge(ProtocolError):
+    """A body longer than the source's ``max_response_bytes``, counted after decompression."""
+
+    kind = "response_too_large"
+
+
 class ConfigurationError(FatalError):
     """The source's settings cannot work; the message names the setting and the likely fix."""
 
@@ -160,8 +175,9 @@ def renew(message: str, *, error: type[SourceError] = SessionExpired) -> Verdict
     return Verdict("renew", error=error, message=message, without_effect=True)
 
 
-# HTTP status -> what it means. Statuses not listed: 2xx/304 ok, other 4xx fail as BadRequest,
-# other 5xx retry as ServerError.
+# HTTP status -> what it means. Statuses not listed: 2xx/304 ok, other 3xx fail as Redirected (the
+# transport turns them into a verdict naming the Location before any classifier sees them), other
+# 4xx fail as BadRequest, other 5xx retry as ServerError.
 STATUS_TABLE: dict[int, tuple[Action, type[SourceError]]] = {
     400: ("fail", BadRequest),
     401: ("fail", AuthenticationError),
@@ -185,7 +201,7 @@ def status_verdict(status: int, message: str, *, retry_after: float | None = Non
     """What an HTTP status means before the protocol looks at the body."""
     if 200 <= status < 300 or status == 304:
         return ok()
-    action, error = STATUS_TABLE.get(status, ("retry", ServerError) if status >= 500 else ("fail", BadRequest))
+    action, error = STATUS_TABLE.get(status, _unlisted(status))
     return Verdict(
         action,
         error=error,
@@ -196,9 +212,19 @@ def status_verdict(status: int, message: str, *, retry_after: float | None = Non
     )
 
 
+def _unlisted(status: int) -> tuple[Action, type[SourceError]]:
+    if status >= 500:
+        return "retry", ServerError
+    return "fail", Redirected if 300 <= status < 400 else BadRequest
+
+
 def error_from_status(status: int, message: str, *, retry_after: float | None = None) -> SourceError:
-    """The exception an HTTP failure status stands for."""
-    return status_verdict(status, message, retry_after=retry_after).exception()
+    """The exception an HTTP failure status stands for; a status that is no failure by itself (a 304
+    where the protocol has no use for one) is a :class:`ProtocolError`."""
+    verdict = status_verdict(status, message, retry_after=retry_after)
+    if verdict.action == "ok":
+        return ProtocolError(message or f"HTTP {status}", status=status)
+    return verdict.exception()
 
 
 def verdict_of(error: SourceError) -> Verdict:

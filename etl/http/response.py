@@ -69,6 +69,8 @@ class RawResponse:
             # the staging step to be rejected one by one rather than failing their whole page.
             try:
                 return json.loads(self.body)
+            except RecursionError:
+                raise NotJson(f"HTTP {self.status}: JSON nested deeper than the parser's recursion limit") from None
             except (ValueError, UnicodeDecodeError):
                 raise NotJson(
                     f"expected JSON, got HTTP {self.status} {self.content_type or 'no content type'}: "

@@ -15,38 +15,36 @@ State layout: :mod:`etl.pipeline.state`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
-import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.contextvars import bound_contextvars
 
 from etl.db.engine import session_factory
-from etl.http.errors import AuthenticationError, ConfigurationError, ProtocolError, SourceError
+from etl.http.errors import AuthenticationError, ConfigurationError, SourceError
 from etl.http.transport import HttpTransport
-from etl.payload import fingerprint
+from etl.pipeline import flow
+from etl.pipeline.bounds import ScanBound
 from etl.pipeline.deletions import DeletionGuard
-from etl.pipeline.held_deletions import count_unseen, settle_deletions
+from etl.pipeline.held_deletions import count_live, count_unseen, settle_deletions
+from etl.pipeline.pages import Split
 from etl.pipeline.results import SourceResult, StageCounts, StreamResult
 from etl.pipeline.staging_writes import (
-    Rejection,
     load_state,
     reject_records,
     save_state,
     stage_records,
     tune_staging_transaction,
 )
-from etl.pipeline.state import Cursor, Scan, StreamState
+from etl.pipeline.state import Scan, StreamState
 from etl.redaction import redact
 from etl.settings import SourceSettings
-from etl.sources.base import Evidence, Page, RecordRejected, Stream
+from etl.sources.base import Evidence, Page, Stream
 from etl.sources.registry import get as source_definition
 
 log = structlog.get_logger(__name__)
@@ -54,111 +52,6 @@ ProgressCallback = Callable[[str, str, StageCounts], None]
 # (source, stream, counts so far, retries so far on that source)
 RunProgress = Callable[[str, str, StageCounts, int], None]
 PROGRESS_LOG_SECONDS = 30.0
-T = TypeVar("T")
-Split = tuple[list[tuple[str, Any, str]], list[Rejection], frozenset[str]]
-
-
-def split_page(stream: Stream, records: list[Any]) -> Split:
-    """Good records with id and hash, the rejected ones with their reasons, and the ids of tombstones."""
-    good, bad, gone = [], [], set()
-    for record in records:
-        source_id = None
-        try:
-            source_id = stream.source_id(record)
-            good.append((source_id, *fingerprint(record)))
-            if stream.is_deleted(record):
-                gone.add(source_id)
-        except (RecordRejected, ValueError) as exc:
-            bad.append(Rejection(source_id, record, str(exc)))
-    return good, bad, frozenset(gone)
-
-
-def check_progress(stream: Stream, asked: Cursor, page: Page, seen: set[str]) -> None:
-    """Refuse a page whose next cursor repeats one of this scan or does not move past the one asked."""
-    following = page.next_cursor
-    if following is None:
-        return
-    key = repr(sorted(following.items()))
-    before, after = stream.position(asked), stream.position(following)
-    if following == asked or key in seen or (before is not None and after is not None and after <= before):
-        raise ProtocolError(
-            f"stream {stream.name}: the page at {asked} did not move forward (next {following}); "
-            "the server may be ignoring its paging or sort parameters"
-        )
-    seen.add(key)
-
-
-def check_order(stream: Stream, split: Split) -> None:
-    """For keyset streams: a page's ids must ascend (a server ignoring the sort would skip records)."""
-    ids = [int(source_id) for source_id, _payload, _digest in split[0] if source_id.isdigit()]
-    if any(later <= earlier for earlier, later in itertools.pairwise(ids)):
-        raise ProtocolError(f"stream {stream.name}: a page's ids are not in ascending order")
-
-
-async def _pages(stream: Stream, cursor: Cursor, window: int) -> AsyncIterator[tuple[Cursor, Page]]:
-    """Pages in order; lookahead streams keep up to ``window`` fetches in flight."""
-    pending: list[tuple[Cursor, asyncio.Task[Page]]] = []
-    next_cursor: Cursor | None = cursor
-    seen = {repr(sorted(cursor.items()))}
-    try:
-        while pending or next_cursor is not None:
-            while next_cursor is not None and len(pending) < (window if stream.lookahead else 1):
-                pending.append((next_cursor, asyncio.create_task(stream.fetch(next_cursor))))
-                next_cursor = stream.predict(next_cursor) if stream.lookahead else None
-            asked, task = pending.pop(0)
-            page = await task
-            check_progress(stream, asked, page, seen)
-            yield asked, page
-            expected = pending[0][0] if pending else next_cursor
-            if page.next_cursor != expected:
-                # The page ended the stream or moved differently than predicted: drop the guesses.
-                for _, stale in pending:
-                    stale.cancel()
-                pending.clear()
-                next_cursor = page.next_cursor
-    finally:
-        for _, stale in pending:
-            stale.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await stale
-
-
-async def _split_pages(stream: Stream, pages: AsyncIterator[tuple[Cursor, Page]]) -> AsyncIterator[tuple[Page, Split]]:
-    """Ids, hashes and rejections of each page, worked out ahead of staging: run inside the
-    prefetch task, this CPU work overlaps the database's work on the page before."""
-    async for _asked, page in pages:
-        split = split_page(stream, page.records)
-        if stream.ascending_ids:
-            check_order(stream, split)
-        # The split holds everything staging needs; dropping the raw records halves a queued page.
-        yield dataclasses.replace(page, records=[]), split
-
-
-async def _prefetch(pages: AsyncIterator[T], depth: int) -> AsyncIterator[T]:
-    """Run an iterator ahead of the consumer through a queue of ``depth`` items."""
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=depth)
-    done = object()
-
-    async def produce() -> None:
-        try:
-            async for item in pages:
-                await queue.put(item)
-            await queue.put(done)
-        except asyncio.CancelledError:
-            raise  # the consumer is gone; nobody would take a put from a full queue
-        except Exception as exc:
-            await queue.put(exc)
-
-    producer = asyncio.create_task(produce())
-    try:
-        while (item := await queue.get()) is not done:
-            if isinstance(item, Exception):
-                raise item
-            yield item
-    finally:
-        producer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await producer
 
 
 async def extract_stream(
@@ -169,9 +62,11 @@ async def extract_stream(
     run_id: str,
     full: bool = False,
     progress: ProgressCallback | None = None,
+    result: StreamResult | None = None,
 ) -> StreamResult:
-    """Run one stream to its end (or its first unrecoverable error, which propagates)."""
-    result = StreamResult(source, stream.name)
+    """Run one stream to its end (or its first unrecoverable error, which propagates); ``result``,
+    when given, is filled as pages are staged, so a failure's caller still knows what was done."""
+    result = result or StreamResult(source, stream.name)
     sessions = session_factory(engine)
     sweep_every = stream.settings.full_scan_every.get(stream.name, stream.full_scan_every)
     async with sessions() as session, session.begin():
@@ -180,6 +75,8 @@ async def extract_stream(
         scan = state.begin(
             run_id=run_id, full=full, incremental=stream.incremental, start=stream.start, sweep_every=sweep_every
         )
+        if scan.id == run_id and not scan.pages:  # a scan begun by this run: what the stream held before it
+            scan.live_before = await count_live(session, source=source, entity=stream.entity)
         await save_state(session, source, stream.name, state)
     log.info(
         "stream started", mode=scan.mode, sweep=scan.sweep, resumed=resumed and scan.id != run_id, cursors=scan.cursors
@@ -190,13 +87,14 @@ async def extract_stream(
             await save_state(session, source, stream.name, state)
         return result
     window = max(1, stream.settings.concurrency)
+    bound = _LiveBound(stream)
     while not result.complete:
         cursor = scan.cursors[0]
         assert cursor is not None
-        pages = _split_pages(stream, _pages(stream, cursor, window))
-        async with contextlib.aclosing(_prefetch(pages, depth=window + 1)) as prepared:
-            async for page, split in prepared:
-                restarted = await _stage_page(sessions, stream, page, split, state, result, run_id=run_id)
+        fetched = flow.split_pages(stream, flow.pages(stream, cursor, window))
+        async with contextlib.aclosing(flow.prefetch(fetched, depth=window + 1)) as prepared:
+            async for page, split in flow.unstalled(prepared, stream.settings.stall_timeout):
+                restarted = await _stage_page(sessions, stream, page, split, state, result, run_id=run_id, bound=bound)
                 if progress:
                     progress(source, stream.name, result.counts)
                 if restarted:
@@ -208,24 +106,44 @@ async def extract_stream(
     return result
 
 
+class _LiveBound:
+    """A stream's :class:`~etl.pipeline.bounds.ScanBound`, checked against the live rows it had when
+    its scan began (counted then, kept in the scan state)."""
+
+    def __init__(self, stream: Stream) -> None:
+        settings = stream.settings
+        self.bound = ScanBound(settings.scan_bound_factor, settings.scan_bound_slack, settings.page_size)
+
+    def check(self, scan: Scan, received: int, total: int | None) -> None:
+        known_total = total if total is not None else scan.total
+        self.bound.check(
+            received=scan.received + received, pages=scan.pages + 1, live=scan.live_before, total=known_total
+        )
+
+
 async def _stage_page(
-    sessions: Any, stream: Stream, page: Page, split: Split, state: StreamState, result: StreamResult, *, run_id: str
-) -> bool:
+    sessions: Any, stream: Stream, page: Page, split: Split, state: StreamState, result: StreamResult, *,
+    run_id: str, bound: _LiveBound,
+) -> bool:  # fmt: skip
     """Stage one page and move the checkpoint past it, in one transaction; True when the scan
-    starts a new pass (:func:`_another_pass`)."""
-    good, bad, gone = split
+    starts a new pass (:func:`_another_pass`). A page past the scan's bound is not staged."""
+    good, bad = split.good, split.bad
     scan = state.scan
     assert scan is not None
+    evidence = page.evidence
+    received = page.received if page.received is not None else len(good) + len(bad)
     async with sessions() as session, session.begin():
+        bound.check(scan, received, evidence.total)
         await tune_staging_transaction(session)
         where = {"source": result.source, "entity": stream.entity, "run_id": run_id}
-        counts = await stage_records(session, **where, records=good, scan_mark=scan.pass_id, tombstones=gone)
+        counts = await stage_records(session, **where, records=good, scan_mark=scan.pass_id, tombstones=split.gone)
         await reject_records(session, **where, rejections=bad, scan_mark=scan.pass_id)
         counts.rejected, counts.pages, counts.calls = len(bad), 1, page.calls
         counts.records += len(bad)
-        evidence = page.evidence
-        received = page.received if page.received is not None else len(good) + len(bad)
         scan.note(received=received, total=evidence.total, doubt=evidence.doubt)
+        if split.unidentified and scan.mode == "full":
+            scan.doubt(f"{split.unidentified} records rejected without a readable id: any of them may be a "
+                       "staged row seen again")  # fmt: skip
         scan.advance(0, page.next_cursor, page.watermark)
         restarted = await _another_pass(session, stream, scan, evidence, source=result.source)
         if scan.finished:
@@ -246,9 +164,7 @@ async def _another_pass(session: Any, stream: Stream, scan: Scan, evidence: Evid
         if scan.passes <= stream.settings.max_rereads:
             scan.restart(str(uuid.uuid4()), stream.start(None))
             return True
-        scan.note(
-            received=0, total=None, doubt=f"rows kept moving after {scan.passes - 1} re-reads: {evidence.shifted}"
-        )
+        scan.doubt(f"rows kept moving after {scan.passes - 1} re-reads: {evidence.shifted}")
     confirm = scan.finished and stream.offset_paged and not scan.confirming
     if confirm and await count_unseen(session, source=source, entity=stream.entity, markers=scan.markers):
         scan.restart(str(uuid.uuid4()), stream.start(None), confirm=True)
@@ -340,16 +256,17 @@ async def _run_stream(
     """One stream, and whether its failure ends the source (only refused credentials do)."""
     source = stream.settings.name
     with bound_contextvars(stream=stream.name):
+        result = StreamResult(source, stream.name)
         try:
             on_page = _progress_reporter(transport, display)
-            result = await extract_stream(engine, stream, source=source, run_id=run_id, full=full, progress=on_page)
-        except Exception as exc:
-            message = describe(exc)
-            log.error("stream failed", error=message)
-            # Refused credentials and settings that cannot work end the source: every stream would fail alike.
-            return StreamResult(source, stream.name, status="failed", error=message), isinstance(
-                exc, AuthenticationError | ConfigurationError
+            await extract_stream(
+                engine, stream, source=source, run_id=run_id, full=full, progress=on_page, result=result
             )
+        except Exception as exc:
+            result.status, result.error = "failed", describe(exc)
+            log.error("stream failed", error=result.error, **result.counts.as_dict())
+            # Refused credentials and settings that cannot work end the source: every stream would fail alike.
+            return result, isinstance(exc, AuthenticationError | ConfigurationError)
         log.info("stream finished", **result.counts.as_dict(), complete=result.complete, status=result.status)
         return result, False
 

@@ -38,8 +38,7 @@ async def settle_deletions(
     session: AsyncSession, scan: Scan, *, source: str, stream: str, entity: str, run_id: str, guard: DeletionGuard
 ) -> Settlement:
     """Mark the rows the finished full ``scan`` did not see, or hold them with the reason."""
-    live = await _count(session, StagedRecord.source == source, StagedRecord.entity == entity,
-                        StagedRecord.deleted_at.is_(None))  # fmt: skip
+    live = await count_live(session, source=source, entity=entity)
     missing = await count_unseen(session, source=source, entity=entity, markers=scan.markers)
     evidence = ScanEvidence(doubts=tuple(scan.doubts), total=scan.total, received=scan.received)
     verdict = judge(evidence, live=live, missing=missing, guard=guard)
@@ -60,6 +59,13 @@ async def settle_deletions(
     await session.execute(insert(HeldDeletionRow).from_select(["hold_id", "staged_id", "seen_scan"], rows))
     log.warning("deletions held", reason=verdict.reason, would_delete=missing, live=live, hold=hold.id)
     return Settlement(held=verdict.reason)
+
+
+async def count_live(session: AsyncSession, *, source: str, entity: str) -> int:
+    """Staged rows of ``entity`` not marked deleted."""
+    return await _count(
+        session, StagedRecord.source == source, StagedRecord.entity == entity, StagedRecord.deleted_at.is_(None)
+    )
 
 
 async def count_unseen(session: AsyncSession, *, source: str, entity: str, markers: list[str]) -> int:

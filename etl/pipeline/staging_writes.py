@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -21,15 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from etl.db.staging import RejectedRecord, StagedRecord
 from etl.db.staging import StreamState as StreamStateRow
+from etl.pipeline.pages import Rejection
 from etl.pipeline.results import StageCounts
 from etl.pipeline.state import StreamState
 
-
-@dataclass(frozen=True)
-class Rejection:
-    source_id: str | None
-    payload: Any
-    reason: str
+__all__ = ["Rejection", "reject_records", "stage_records"]
+# A rejected payload is evidence for an operator, not data: past this it is kept cut, its length said.
+REJECTED_PAYLOAD_CHARS = 64 * 1024
 
 
 async def stage_records(
@@ -76,7 +73,8 @@ async def stage_records(
         elif row.content_hash != digest or (row.deleted_at is None) == gone:
             changed_rows.append(
                 {"id": row.id, "payload": payload, "content_hash": digest, "last_seen_run": run_id,
-                 "extracted_at": now, "seen_scan": mark, "deleted_at": (row.deleted_at or now) if gone else None}
+                 "extracted_at": now, "seen_scan": mark, "deleted_at": (row.deleted_at or now) if gone else None,
+                 "rejected_run": None}
             )  # fmt: skip
             if gone and row.deleted_at is None:
                 counts.deleted += 1
@@ -92,7 +90,7 @@ async def stage_records(
         await session.execute(
             update(StagedRecord)
             .where(one_of(session, StagedRecord.id, unchanged_ids))
-            .values(last_seen_run=run_id, seen_scan=mark)
+            .values(last_seen_run=run_id, seen_scan=mark, rejected_run=None)
         )
     counts.unchanged = len(unchanged_ids)
     counts.records = len(records)
@@ -161,18 +159,19 @@ async def reject_records(
     scan_mark: str | None = None,
 ) -> None:
     """Keep what could not be staged, with its reason. A rejected record whose id is known was seen
-    all the same: its staged copy (if any) keeps its payload and gets the pass mark, so a full scan
-    does not take a record the server still sends, however malformed, for a deleted one."""
+    all the same: its staged copy (if any) keeps its payload, gets the pass mark (so a full scan
+    does not take a record the server still sends, however malformed, for a deleted one) and is
+    flagged with the run (``rejected_run``: its payload is older than the server's)."""
     if not rejections:
         return
     now = datetime.now(UTC)
-    known = sorted({r.source_id for r in rejections if r.source_id})
-    if known and scan_mark:
+    known = sorted({r.source_id for r in rejections if r.source_id and r.matches_staged})
+    if known:
         await session.execute(
             update(StagedRecord)
             .where(StagedRecord.source == source, StagedRecord.entity == entity,
                    one_of(session, StagedRecord.source_id, known))
-            .values(seen_scan=scan_mark)
+            .values(seen_scan=scan_mark or run_id, rejected_run=run_id)
         )  # fmt: skip
     await session.execute(
         insert(RejectedRecord),
@@ -186,11 +185,20 @@ async def reject_records(
 
 def _storable_text(payload: Any) -> str:
     if isinstance(payload, bytes):
-        text = payload.decode("utf-8", errors="backslashreplace")
+        text = payload[: REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="backslashreplace")
+    elif isinstance(payload, str):
+        text = payload
     else:
-        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=True, default=repr)
+        try:
+            text = json.dumps(payload, ensure_ascii=True, default=repr)
+        except (RecursionError, ValueError):
+            text = f"<a {type(payload).__name__} that cannot be written as JSON>"
     # Keep the evidence even when it is not valid text: escape what a text column refuses.
-    return text.encode("utf-8", errors="backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    text = text.encode("utf-8", errors="backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    size = len(payload) if isinstance(payload, bytes | str) else len(text)
+    if len(text) > REJECTED_PAYLOAD_CHARS:
+        return f"{text[:REJECTED_PAYLOAD_CHARS]}... [cut: {size:,} in all]"
+    return text
 
 
 def pass_mark() -> Any:

@@ -9,7 +9,9 @@ Serialised to ``stream_states.state`` (JSON) and committed with every staged pag
               "cursors": [{...} | null, ...],   # one per partition; null = partition done
               "next_watermark": {...} | null,   # null until the scan's first page says
               "pass_id", "markers": [...], "passes": 1,   # which staged rows this pass saw
-              "received": N, "total": N | null, "doubts": [...],  # completeness evidence
+              "received": N, "pages": N,       # rows and pages this pass read (etl.pipeline.bounds)
+              "live_before": N,                # the stream's live rows when the scan began
+              "total": N | null, "doubts": [...],  # completeness evidence
               "confirming": bool}}            # a second pass confirming an offset-paged pass's deletions
 
 A scan holds a list of cursors: one today, several once a scan is split into partitions.
@@ -54,6 +56,8 @@ class Scan:
     total: int | None = None
     doubts: list[str] = field(default_factory=list)
     confirming: bool = False
+    pages: int = 0
+    live_before: int = 0
 
     def __post_init__(self) -> None:
         self.pass_id = self.pass_id or self.id
@@ -77,8 +81,13 @@ class Scan:
     def note(self, *, received: int, total: int | None, doubt: str | None) -> None:
         """What a staged page said of completeness: rows it answered, the server's total, a failed check."""
         self.received += received
+        self.pages += 1
         if total is not None:
             self.total = total
+        self.doubt(doubt)
+
+    def doubt(self, doubt: str | None) -> None:
+        """A failed completeness check of this pass (one is enough to hold its deletions)."""
         if doubt and doubt not in self.doubts and len(self.doubts) < MAX_DOUBTS:
             self.doubts.append(doubt)
 
@@ -89,7 +98,7 @@ class Scan:
         self.markers = [*self.markers, pass_id] if confirm else [pass_id]
         self.pass_id, self.passes, self.confirming = pass_id, self.passes + 1, confirm
         self.cursors = [cursor]
-        self.received, self.total, self.doubts = 0, None, []
+        self.received, self.total, self.doubts, self.pages = 0, None, [], 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +116,8 @@ class Scan:
             "total": self.total,
             "doubts": list(self.doubts),
             "confirming": self.confirming,
+            "pages": self.pages,
+            "live_before": self.live_before,
         }
 
     @classmethod
@@ -131,6 +142,8 @@ class Scan:
             total=int(total) if isinstance(total, int) else None,
             doubts=[str(d) for d in data.get("doubts") or []],
             confirming=bool(data.get("confirming")),
+            pages=int(data.get("pages") or 0),
+            live_before=int(data.get("live_before") or 0),
         )
 
 

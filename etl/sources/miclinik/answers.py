@@ -16,7 +16,9 @@ answer                                 verdict
 2xx an HTML document (``<html``,       fail: MisconfiguredBaseUrl, naming ``.../api/index.php`` (a
 ``<form``) where JSON is due           base URL without it answers the web login page, §1.9)
 2xx other text (module disabled)       retry: ProxyPageError
-304 / empty 2xx body                   ok: no rows
+304 / empty 2xx body, not a list       ok: nothing (a second validate answers 304, §1.3)
+304 / empty 2xx body on a list         retry once, then fail: ProtocolError (never "no more rows": an
+                                       empty list is ``[]`` or a 404 "No ... found")
 404 "No ... found" on a list           ok: no rows; after a full page (``confirm``): retry, then
                                        accepted as the end when still so
 401 naming a right ("Insuffisant       fail: PermissionDenied (OLD servers answer a missing right or
@@ -128,11 +130,16 @@ def classify_read(
 
 def _success(response: RawResponse, what: str, *, list_call: bool, web_page: bool = False) -> Verdict:
     if response.status == 304 or not response.body.strip():
-        return ok(Listing() if list_call else None)
+        if not list_call:
+            return ok(None)
+        said = "HTTP 304 Not Modified" if response.status == 304 else f"HTTP {response.status} with an empty body"
+        # A proxy or a cache in between may have cut it: asked once more, then the stream fails.
+        return retry(ProtocolError, f"{what}: {said} where a JSON list is due (not taken for the end of the list)",
+                     status=response.status, max_attempts=2)  # fmt: skip
     if list_call:
         with contextlib.suppress(ValueError):  # not a bare array: judged as JSON below
             return ok(Listing(split_array(response.body)))
-        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return ok(_counted(_ENVELOPE.decode(response.body)))
     try:
         body = response.json()

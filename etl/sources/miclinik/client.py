@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from etl.http.errors import ProtocolError
 from etl.http.response import Request
 from etl.settings import SourceSettings
 from etl.sources.base import SourceClient
@@ -68,18 +67,17 @@ class MiclinikClient(SourceClient):
             raise MisconfiguredBaseUrl(f"{exc} ({self._base_url_advice()})", status=exc.status) from None
         success = body.get("success", {}) if isinstance(body, dict) else {}
         stamp = success.get("timestamp_now_utc") if isinstance(success, dict) else None
-        if stamp in (None, ""):
+        self.server_now = server_clock(stamp)
+        if self.server_now is None:
+            # Full scans need no clock; incremental ones start from the local clock minus the
+            # overlap, as with a server that hides its clock ($dolibarr_main_prod=1).
             log.warning(
-                "server clock unknown: GET status has no timestamp_now_utc ($dolibarr_main_prod=1); "
+                "server clock unknown: GET status has no usable timestamp_now_utc; "
                 "the local clock is used for the watermark",
+                timestamp_now_utc=str(stamp)[:40] if stamp not in (None, "") else None,
                 base_url=self.settings.base_url,
             )
             self.server_now = datetime.now(UTC)
-            return
-        try:
-            self.server_now = datetime.fromtimestamp(int(stamp), UTC)
-        except (TypeError, ValueError, OverflowError, OSError):
-            raise ProtocolError(f"GET status: timestamp_now_utc is not a time: {str(stamp)[:40]!r}") from None
 
     def _base_url_advice(self) -> str:
         base = self.settings.base_url.rstrip("/")
@@ -135,3 +133,18 @@ class MiclinikClient(SourceClient):
 
     def _get(self, resource: str, params: dict[str, Any] | None) -> Request:
         return Request("GET", f"{self.settings.base_url}/{resource}", params=params or {}, headers=self.headers)
+
+
+# A server clock outside these years is a bad answer, not a time (a text, 10**20, a zero).
+PLAUSIBLE_YEARS = (2000, 2200)
+
+
+def server_clock(stamp: object) -> datetime | None:
+    """``timestamp_now_utc`` of ``GET /status`` as an aware time, or None when absent or unusable."""
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float | str):
+        return None
+    try:
+        moment = datetime.fromtimestamp(int(stamp), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+    return moment if PLAUSIBLE_YEARS[0] <= moment.year < PLAUSIBLE_YEARS[1] else None

@@ -138,6 +138,8 @@ class HttpJsonTransport:
         self._token = ""
 
     def _decode(self, raw: RawResponse) -> Verdict:
+        if raw.status == 304:  # no envelope at all: never taken for an empty answer
+            return fail(ProtocolError, "MikroBILL: HTTP 304 Not Modified where an envelope is due", status=304)
         if 200 <= raw.status < 300:
             try:
                 return ok(raw.json())
