@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,9 +72,10 @@ class UsageProblem(Exception):
 
 def error_line(label: str, message: str) -> None:
     """One line on stderr: ``label:`` in red, then ``message`` redacted, as plain text."""
+    from etl.progress import printable
     from etl.redaction import redact
 
-    err_console.print(Text.assemble((f"{label}:", "red"), " ", redact(message)), highlight=False)
+    err_console.print(Text.assemble((f"{label}:", "red"), " ", printable(redact(message))), highlight=False)
 
 
 def _debug_traceback() -> None:
@@ -139,7 +141,7 @@ def root(
     CTX.settings_file, CTX.log_format, CTX.debug, CTX._settings = settings, log_format, debug, None
 
 
-def _database_url(*, migrated: bool = True) -> str:
+def checked_database_url(*, migrated: bool = True) -> str:
     """The configured database URL, once it answers (and, unless ``migrated`` is False, is at head)."""
     from etl.db.health import ensure_reachable
 
@@ -156,8 +158,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     from etl.db import migrate
     from etl.redaction import sanitize_url
 
-    url = _database_url(migrated=False)
-    migrate.upgrade(url, revision)
+    url = checked_database_url(migrated=False)
+    _locked("db upgrade", url, migrate.upgrade, revision)
     console.print(f"{sanitize_url(url)}: {migrate.current(url) or 'base'}", highlight=False)
 
 
@@ -167,9 +169,24 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
     """Migrate the staging schema down to REVISION."""
     from etl.db import migrate
 
-    url = _database_url(migrated=False)
-    migrate.downgrade(url, revision)
+    url = checked_database_url(migrated=False)
+    _locked("db downgrade", url, migrate.downgrade, revision)
     console.print(migrate.current(url) or "base", highlight=False)
+
+
+def _locked(job: str, url: str, migration: Callable[[str, str], None], revision: str) -> None:
+    """Run ``migration(url, revision)`` holding the run lock: refused while a run holds it (a
+    column dropped under a running extract), and no run starts until it has finished."""
+    from etl.db.runlock import run_lock
+    from etl.db.runs import new_run_id
+
+    async def locked() -> None:
+        async with run_lock(url, run_id=new_run_id(), job=job, schema_changes=True):
+            # Called with the loop running, migrate runs Alembic in a thread and joins it, holding
+            # the loop: an interrupt lands only once Alembic is done, so the lock outlives it.
+            migration(url, revision)
+
+    asyncio.run(locked())
 
 
 @db_app.command("current")
@@ -178,7 +195,7 @@ def db_current() -> None:
     """Show the staging schema's revision."""
     from etl.db import migrate
 
-    console.print(migrate.current(_database_url(migrated=False)) or "base (empty database)", highlight=False)
+    console.print(migrate.current(checked_database_url(migrated=False)) or "base (empty database)", highlight=False)
 
 
 @config_app.command("check")
@@ -203,8 +220,9 @@ def runs(limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20)
     """Recent runs, newest first; the run holding the run lock, if one does, is marked and named."""
     from etl.db.runlock import current_holder
     from etl.db.runs import recent_runs
+    from etl.progress import printable
 
-    url = _database_url()
+    url = checked_database_url()
     rows = asyncio.run(recent_runs(url, limit))
     holder = asyncio.run(current_holder(url))
     table = Table("run", "job", "trigger", "started (UTC)", "duration", "status", "records", "error")
@@ -216,7 +234,7 @@ def runs(limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20)
         records = sum(int(c.get("records", 0)) for c in (run.counts or {}).values() if isinstance(c, dict))
         table.add_row(
             run.id[:8], run.job, run.trigger, run.started_at.strftime("%Y-%m-%d %H:%M:%S"), duration,
-            status, str(records), (run.error or "")[:60],
+            status, str(records), Text(printable(run.error or "")[:60]),
         )  # fmt: skip
     console.print(table)
     if holder:
@@ -245,7 +263,7 @@ def extract(
 
     settings = CTX.settings()
     _check_names(settings, source or [], stream or [])
-    _database_url()
+    checked_database_url()
     run = functools.partial(run_extract, settings, sources=source or (), streams=stream or (), full=full)
     if console.is_terminal:
         with LiveProgress(console) as live:
@@ -312,7 +330,7 @@ def demo(
     from jobs.demo import run_demo
 
     settings = CTX.settings()
-    _database_url(migrated=False)  # the demo migrates the database itself
+    checked_database_url(migrated=False)  # the demo migrates the database itself
     result = asyncio.run(run_demo(settings, scale=scale, seed=seed, faults=faults))
     table = Table("source", "entity", "staged records", title=f"staged in {sanitize_url(settings.database_url)}")
     for source, entity, count in result.staged:
@@ -328,8 +346,16 @@ from etl.cli_deletions import deletions_app  # noqa: E402
 app.add_typer(deletions_app, name="deletions")
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    signal.raise_signal(signal.SIGINT)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; SIGTERM stops a command as Ctrl-C does."""
+    # asyncio.run turns SIGINT into a cancellation of the job, which closes its run row as failed
+    # and releases the lock on the way out. SIGTERM (kill, systemd, docker stop) would end the
+    # process on the spot and leave its run `running` until the next holder marks it abandoned.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except SystemExit as exc:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from etl.cli import CTX, EXIT_USAGE, _database_url, console, error_line, reports_errors
+from etl.cli import CTX, EXIT_USAGE, checked_database_url, console, error_line, reports_errors
+from etl.progress import printable
 
 deletions_app = typer.Typer(help="Deletions held by the deletion guard: list, accept.", no_args_is_help=True)
 
@@ -21,7 +22,7 @@ def deletions_list(
     """Held deletion sets: stream, reason, counts, ids and sample payloads."""
     from jobs.deletions import held
 
-    _database_url()
+    checked_database_url()
     holds = asyncio.run(held(CTX.settings(), id_limit=None if all_ids else 50))
     if not holds:
         console.print("no deletions are held", highlight=False)
@@ -32,11 +33,11 @@ def deletions_list(
             Text(f"hold {hold.id}: {hold.source}.{hold.stream} ({hold.entity}): {hold.would_delete} of "
                  f"{hold.live_before} rows held at {hold.held_at:%Y-%m-%d %H:%M:%S} by run {hold.run_id}", style="bold")
         )  # fmt: skip
-        console.print(Text(f"  {hold.reason}"))
+        console.print(Text(printable(f"  {hold.reason}")))
         more = "" if len(entry.ids) >= hold.would_delete else f" ... ({hold.would_delete - len(entry.ids)} more)"
-        console.print(Text(f"  ids: {', '.join(entry.ids)}{more}"))
+        console.print(Text(printable(f"  ids: {', '.join(entry.ids)}{more}")))
         for source_id, payload in entry.samples:
-            console.print(Text(f"  sample {source_id}: {_json_line(payload)[:300]}"))
+            console.print(Text(printable(f"  sample {source_id}: {_json_line(payload)[:300]}")))
         console.print(Text(f"  apply with: etl deletions accept {hold.source}.{hold.stream} --hold {hold.id}"))
 
 
@@ -58,7 +59,7 @@ def deletions_accept(
     from jobs.deletions import NothingHeld, accept
 
     settings = CTX.settings()
-    _database_url()
+    checked_database_url()
     try:
         done = asyncio.run(accept(settings, target, hold))
     except (NothingHeld, ValueError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -11,6 +12,16 @@ from rich.table import Table
 from rich.text import Text
 
 from etl.pipeline.results import StageCounts
+
+# C0 and C1 control characters (ESC, CR, BEL, CSI...): a server's message holding them could clear
+# the operator's screen, forge lines or retitle the terminal. Tabs are harmless.
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as its escape (``\\x1b``), for a terminal."""
+    return _CONTROLS.sub(lambda match: repr(match.group())[1:-1], text)
+
 
 COLUMNS = ("records", "new", "changed", "unchanged", "rejected", "deleted", "pages", "calls")
 
@@ -41,7 +52,14 @@ class LiveProgress:
         for (source, stream), (counts, retries, first_seen) in sorted(self.rows.items()):
             elapsed = max(time.monotonic() - first_seen, 1e-6)
             rate = f"{counts.records / elapsed:,.0f}"
-            table.add_row(Text(source), Text(stream), f"{counts.records:,}", str(counts.pages), str(retries), rate)
+            table.add_row(
+                Text(printable(source)),
+                Text(printable(stream)),
+                f"{counts.records:,}",
+                str(counts.pages),
+                str(retries),
+                rate,
+            )
         return table
 
 
@@ -54,10 +72,10 @@ def summary_table(results: list[Any], retries: dict[str, int] | None = None) -> 
         counts = result.counts.as_dict()
         # The whole reason (the server's own words are what an operator acts on), as plain text:
         # server text may hold brackets that rich would otherwise read as markup.
-        status = Text(result.status if not result.error else f"{result.status}: {result.error[:400]}")
+        status = Text(printable(result.status if not result.error else f"{result.status}: {result.error[:400]}"))
         table.add_row(
-            Text(result.source),
-            Text(result.stream),
+            Text(printable(result.source)),
+            Text(printable(result.stream)),
             *(str(counts[c]) for c in COLUMNS),
             str((retries or {}).get(result.source, 0)),
             status,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode
 
 MASK = "***"
 # Field names that hold a secret in any system; per-system names are added by the registry.
@@ -107,7 +107,10 @@ class Redactor:
         self.names = tuple(sorted({*GENERIC_SECRET_NAMES, *(n.lower() for n in names if n)}))
         self._key = re.compile(r"(" + "|".join(re.escape(n) for n in self.names) + r")(_\d+)?$", re.IGNORECASE)
         self._inline = re.compile(r"(?i)\b(" + "|".join(re.escape(n) for n in self.names) + r")(_\d+)?=([^&\s\"']+)")
-        values = sorted({s for s in secrets if s and len(s) >= SHORTEST_SECRET}, key=len, reverse=True)
+        # Each secret as written and as URLs and forms carry it (a password holding "@" or a space).
+        written = [s for s in secrets if s and len(s) >= SHORTEST_SECRET]
+        encoded = [form for s in written for form in (quote(s, safe=""), quote_plus(s, safe=""))]
+        values = sorted({*written, *encoded}, key=len, reverse=True)
         self._values = re.compile("|".join(re.escape(v) for v in values)) if values else None
 
     def is_secret_name(self, key: str) -> bool:

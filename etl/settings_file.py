@@ -22,6 +22,10 @@ class _AnchorRefused(yaml.MarkedYAMLError):
     """An anchor or alias in the settings file."""
 
 
+class _KeyRepeated(yaml.MarkedYAMLError):
+    """A key written twice in one mapping of the settings file."""
+
+
 class _NoAnchorLoader(yaml.SafeLoader):
     """A SafeLoader that refuses anchors (``&name``) and aliases (``*name``).
 
@@ -39,6 +43,18 @@ class _NoAnchorLoader(yaml.SafeLoader):
                 problem_mark=event.start_mark,
             )
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        # A key written twice is a slip (two `page_size:` lines, one forgotten): YAML would keep
+        # the last one silently.
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _KeyRepeated(problem=f"key {key!r} is written twice in one mapping",
+                                     problem_mark=key_node.start_mark)  # fmt: skip
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_settings_file(path: Path) -> dict[str, Any]:
@@ -59,7 +75,9 @@ def read_settings_file(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        kind = "YAML anchor refused" if isinstance(exc, _AnchorRefused) else "YAML syntax error"
+        kind = {_AnchorRefused: "YAML anchor refused", _KeyRepeated: "YAML key repeated"}.get(
+            type(exc), "YAML syntax error"
+        )
         raise ConfigError(str(path), "", f"{kind} at {where}: {problem}") from None
     if not isinstance(loaded, dict):
         raise ConfigError(str(path), "", "top level must be a mapping")

@@ -74,3 +74,9 @@ def test_userinfo_in_free_text_is_masked() -> None:
     shown = Redactor().text(text)
     assert shown == f"redirected to https://bob:{MASK}@evil.example/x?y=1&e=a@b from postgresql://etl:{MASK}@db/stage"
     assert Redactor().text("see http://host:8080/p?e=a@b") == "see http://host:8080/p?e=a@b", "no userinfo there"
+
+
+def test_secret_values_are_masked_percent_encoded_too() -> None:
+    """A password holding "@" or a space is masked as written and as URLs and forms carry it."""
+    redactor = Redactor(["p@ss word!"])
+    assert redactor.text("a p%40ss%20word%21 b p%40ss+word%21 c p@ss word!") == "a *** b *** c ***"

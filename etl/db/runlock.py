@@ -11,15 +11,20 @@ for all its steps: a step called by a job that already holds the lock is handed 
   watchdog notices (at once when the server closes the connection, within a ping's interval
   on a silent network), cancels the job's task, and the job leaves the ``async with`` as
   :class:`RunLockLost` (the job closes its run row on the way out, as for any interruption).
-- **SQLite**: an exclusive ``flock`` on ``<database file>.lock`` beside the database; the kernel
-  releases it when the process dies, however it dies. The watchdog checks each second that the
-  path is still the locked file (a removed lock file lets the next process lock a new one).
-  ``:memory:`` is private to its process and needs none.
+- **SQLite**: an exclusive ``flock`` on ``<database file>.lock`` beside the database file the URL
+  opens (symlinks and ``file:`` URIs resolved by :func:`etl.db.engine.sqlite_file`; a hard link,
+  which no path reveals, escapes it); the kernel releases it when the process dies, however it
+  dies. The watchdog checks each second that the path is still the locked file (a removed lock
+  file lets the next process lock a new one). ``:memory:`` is private to its process and needs none.
 
 The lock is tried, never waited for: a second run gets :class:`RunLocked` at once, naming the
 holder from the ``run_lock_holders`` row the holder wrote once it had the lock (the row is only
 ever displayed, never what decides). Right after taking the lock, every ``sync_runs`` row still
 ``running`` is marked ``abandoned``: only a holder of the lock runs, so whoever left them died.
+
+``etl db upgrade|downgrade`` hold the lock too (a column dropped under a running extract), with
+``schema_changes=True``: the database may not have the ``run_lock_holders`` and ``sync_runs``
+tables yet, or lose them during the block, so each is written only if it is there at the time.
 """
 
 from __future__ import annotations
@@ -35,14 +40,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
 
-from etl.db.engine import create_engine
+from etl.db.engine import create_engine, sqlite_file
 from etl.db.runs import mark_abandoned
-from etl.db.staging import RunLockHolder
+from etl.db.staging import RunLockHolder, SyncRun
 
 log = structlog.get_logger("etl.db.runlock")
 
@@ -96,12 +101,15 @@ class HeldLock:
 
 
 @contextlib.asynccontextmanager
-async def run_lock(url: str, *, run_id: str, job: str, check_every: float | None = None) -> AsyncIterator[HeldLock]:
+async def run_lock(
+    url: str, *, run_id: str, job: str, check_every: float | None = None, schema_changes: bool = False
+) -> AsyncIterator[HeldLock]:
     """Hold the database's run lock for the block, or raise :class:`RunLocked` at once.
 
     Inside, the lock is checked every ``check_every`` seconds (by default the backend's own
     interval); when it is lost the block's task is cancelled and the block ends with
-    :class:`RunLockLost`."""
+    :class:`RunLockLost`. ``schema_changes`` is for a block that migrates the schema: the
+    holder row and the abandoned runs are written only where their tables exist."""
     held = HeldLock(Holder(run_id, job, socket.gethostname()[:255], os.getpid(), datetime.now(UTC)))
     if _is_memory(url):
         yield held
@@ -113,11 +121,11 @@ async def run_lock(url: str, *, run_id: str, job: str, check_every: float | None
         if not await backend.acquire():
             raise RunLocked(await _recorded_holder(engine))
         try:
-            await _take_over(engine, held.holder)
+            await _take_over(engine, held.holder, schema_changes)
             async with _watched(held, backend, check_every or backend.check_every):
                 yield held
         finally:
-            await _forget(engine, run_id)
+            await _forget(engine, run_id, schema_changes)
             await backend.release()
     finally:
         await engine.dispose()
@@ -139,8 +147,10 @@ async def current_holder(url: str) -> Holder | None:
 
 
 def lock_file(url: str) -> Path:
-    """The file an SQLite database's lock is taken on: beside the database, named after it."""
-    database = Path(make_url(url).database or "")
+    """The file an SQLite database's lock is taken on: beside the database's real file, named after it."""
+    database = sqlite_file(url)
+    if database is None:
+        raise ValueError("an in-memory SQLite database has no lock file")
     return database.with_name(database.name + ".lock")
 
 
@@ -251,8 +261,7 @@ def _backend_name(url: str) -> str:
 
 
 def _is_memory(url: str) -> bool:
-    parsed = make_url(url)
-    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+    return _backend_name(url) == "sqlite" and sqlite_file(url) is None
 
 
 @contextlib.asynccontextmanager
@@ -284,27 +293,36 @@ async def _watched(held: HeldLock, backend: _AdvisoryLock | _FileLock, every: fl
         raise RunLockLost(held.lost)  # the block swallowed the cancellation: still not a clean run
 
 
-async def _take_over(engine: AsyncEngine, holder: Holder) -> None:
-    """Record the new holder and mark the runs dead holders left ``running`` abandoned."""
-    async with engine.begin() as conn:
-        await conn.execute(delete(RunLockHolder))
-        await conn.execute(
-            RunLockHolder.__table__.insert().values(
-                run_id=holder.run_id, job=holder.job, host=holder.host, pid=holder.pid, since=holder.since
+async def _take_over(engine: AsyncEngine, holder: Holder, schema_changes: bool = False) -> None:
+    """Record the new holder and mark the runs dead holders left ``running`` abandoned (with
+    ``schema_changes``, each only if its table is there: a database not migrated yet has none)."""
+    tables = await _tables(engine) if schema_changes else {RunLockHolder.__tablename__, SyncRun.__tablename__}
+    if RunLockHolder.__tablename__ in tables:
+        async with engine.begin() as conn:
+            await conn.execute(delete(RunLockHolder))
+            await conn.execute(
+                RunLockHolder.__table__.insert().values(
+                    run_id=holder.run_id, job=holder.job, host=holder.host, pid=holder.pid, since=holder.since
+                )
             )
-        )
-    abandoned = await mark_abandoned(engine, found_by=holder.run_id)
-    if abandoned:
+    if SyncRun.__tablename__ in tables and (abandoned := await mark_abandoned(engine, found_by=holder.run_id)):
         log.warning("runs left running by dead holders marked abandoned", runs=abandoned)
 
 
-async def _forget(engine: AsyncEngine, run_id: str) -> None:
+async def _forget(engine: AsyncEngine, run_id: str, schema_changes: bool = False) -> None:
     # A row left behind (database unreachable now) is harmless: the next holder replaces it.
     try:
+        if schema_changes and RunLockHolder.__tablename__ not in await _tables(engine):
+            return  # a downgrade dropped the table, and the row with it
         async with engine.begin() as conn:
             await conn.execute(delete(RunLockHolder).where(RunLockHolder.run_id == run_id))
     except Exception as exc:
         log.warning("could not clear the run lock holder row", error=type(exc).__name__)
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
 
 
 async def _recorded_holder(engine: AsyncEngine) -> Holder | None:

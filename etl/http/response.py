@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from etl.http.errors import ProtocolError
+
 
 @dataclass(frozen=True)
 class Request:
@@ -61,21 +63,25 @@ class RawResponse:
         return " ".join(self.text()[:length].split())
 
     def json(self) -> Any:
-        """The body as JSON; :class:`NotJson` when it is something else."""
+        """The body as JSON; :class:`NotJson` when it is something else, and
+        :class:`~etl.http.errors.ProtocolError` (not retried: the server would send it again) when it
+        is JSON nested deeper than the parsers go.
+
+        orjson refuses lone surrogates ("\\ud800") and invalid UTF-8 that Python's parser can be made
+        to keep (as lone surrogates): the records holding them must reach staging and be rejected
+        one by one, rather than failing their whole page or envelope."""
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError:
-            # orjson refuses lone surrogates ("\ud800") that json accepts; such records must reach
-            # the staging step to be rejected one by one rather than failing their whole page.
-            try:
-                return json.loads(self.body)
-            except RecursionError:
-                raise NotJson(f"HTTP {self.status}: JSON nested deeper than the parser's recursion limit") from None
-            except (ValueError, UnicodeDecodeError):
-                raise NotJson(
-                    f"expected JSON, got HTTP {self.status} {self.content_type or 'no content type'}: "
-                    f"{self.snippet()!r}"
-                ) from None
+            pass
+        try:
+            return json.loads(self.body.decode("utf-8", errors="surrogateescape"))
+        except RecursionError:
+            raise ProtocolError(f"HTTP {self.status}: JSON nested deeper than the parser's recursion limit") from None
+        except ValueError:
+            raise NotJson(
+                f"expected JSON, got HTTP {self.status} {self.content_type or 'no content type'}: {self.snippet()!r}"
+            ) from None
 
     def json_or_none(self) -> Any:
         """The body as JSON, or ``None`` when it is not JSON."""

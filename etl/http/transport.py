@@ -36,7 +36,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import aiohttp
 from aiolimiter import AsyncLimiter
@@ -107,7 +107,8 @@ def shown_location(target: str, secrets: list[str]) -> str:
     except ValueError:
         return "an unreadable Location"
     shown = sanitize_url(urlunsplit(parts._replace(query="", fragment="")), REDACTOR.names)
-    shown = mask_values(shown + ("?..." if parts.query else ""), secrets)
+    # Masked as decoded: a secret may arrive percent-encoded, any of its characters (%64emo = demo).
+    shown = mask_values(unquote(shown) + ("?..." if parts.query else ""), secrets)
     return shown[:_SHOWN_LOCATION] + ("..." if len(shown) > _SHOWN_LOCATION else "")
 
 

@@ -8,6 +8,14 @@ bound; the stall timeout alone bounds it (a first scan of 2M Dolibarr orders is 
 
 Pages are bounded so that a server answering pages of nothing while moving its cursor stops too:
 a server may serve a tenth of the page size asked (page caps, §4.5 of protocols.md), hence x10.
+A stated total proves nothing by itself (a server may claim 10**15 rows and serve the same page
+for ever), so rows a pass receives *again* are bounded too, whatever the total: by ``factor`` x
+the larger of the live rows and the distinct rows the pass received, + slack. Rows shifting under
+offset paging repeat at most the rows deleted mid-scan; a Microbizz chunk sequence restarted
+after a refused resumekey repeats what it had read (``resumekey_restarts`` times at most).
+
+A pass out of bounds is dropped, not resumed: its checkpoint would stop every later run at once.
+Rows it staged stay (a later complete full scan that does not see them holds or marks them).
 
 Pure: no I/O here.
 """
@@ -50,6 +58,17 @@ class ScanBound:
             return None
         return math.ceil(records_limit / max(self.page_size, 1)) * PAGE_SHORTFALL + PAGE_SLACK
 
+    def check_repeats(self, *, repeats: int, distinct: int, live: int) -> None:
+        """Raise :class:`ScanOutOfBounds` when a pass received rows it had already received more often
+        than the bound allows (a server serving the same rows again and again)."""
+        limit = int(self.factor * max(live, distinct)) + self.slack
+        if repeats > limit:
+            raise ScanOutOfBounds(
+                f"the pass received rows it already had {repeats} times, past its bound ({limit}: "
+                f"{self.factor:g} x the larger of {live} live and {distinct} distinct rows, + {self.slack}): "
+                f"the server repeats itself{_DROPPED}"
+            )
+
     def check(self, *, received: int, pages: int, live: int, total: int | None) -> None:
         """Raise :class:`ScanOutOfBounds` when ``received`` records or ``pages`` pages (this page
         included) pass the bound."""
@@ -64,7 +83,9 @@ class ScanBound:
         over = f"{received} records" if received > limit else f"{pages} pages"
         raise ScanOutOfBounds(
             f"the pass read {over}, past its bound ({limit} records, {page_limit} pages: "
-            f"{self.factor:g} x the larger of {known}, + {self.slack}); stopped with nothing deleted. "
-            "If the stream really grew, raise scan_bound_factor or scan_bound_slack and run again: "
-            "the scan continues from its checkpoint"
+            f"{self.factor:g} x the larger of {known}, + {self.slack}){_DROPPED}; if the stream really "
+            "grew, raise scan_bound_factor or scan_bound_slack"
         )
+
+
+_DROPPED = "; stopped with nothing deleted, the pass dropped (the next run starts a new scan)"

@@ -15,6 +15,7 @@ State layout: :mod:`etl.pipeline.state`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -29,7 +30,7 @@ from etl.db.engine import session_factory
 from etl.http.errors import AuthenticationError, ConfigurationError, SourceError
 from etl.http.transport import HttpTransport
 from etl.pipeline import flow
-from etl.pipeline.bounds import ScanBound
+from etl.pipeline.bounds import ScanBound, ScanOutOfBounds
 from etl.pipeline.deletions import DeletionGuard
 from etl.pipeline.held_deletions import count_live, count_unseen, settle_deletions
 from etl.pipeline.pages import Split
@@ -86,6 +87,24 @@ async def extract_stream(
             await _finish_scan(session, stream, state, result, run_id=run_id)
             await save_state(session, source, stream.name, state)
         return result
+    try:
+        await _run_passes(sessions, stream, state, result, run_id=run_id, progress=progress)
+    except ScanOutOfBounds:
+        # Its checkpoint would stop every later run at once: the next run starts a new scan.
+        async with sessions() as session, session.begin():
+            state.scan = None
+            await save_state(session, source, stream.name, state)
+        raise
+    return result
+
+
+async def _run_passes(
+    sessions: Any, stream: Stream, state: StreamState, result: StreamResult, *, run_id: str,
+    progress: ProgressCallback | None,
+) -> None:  # fmt: skip
+    """Stage pages until the scan is complete, reading the list again when a pass says so."""
+    scan = state.scan
+    assert scan is not None
     window = max(1, stream.settings.concurrency)
     bound = _LiveBound(stream)
     while not result.complete:
@@ -96,14 +115,13 @@ async def extract_stream(
             async for page, split in flow.unstalled(prepared, stream.settings.stall_timeout):
                 restarted = await _stage_page(sessions, stream, page, split, state, result, run_id=run_id, bound=bound)
                 if progress:
-                    progress(source, stream.name, result.counts)
+                    progress(result.source, stream.name, result.counts)
                 if restarted:
                     log.info("reading the list again", passes=scan.passes, confirming=scan.confirming,
                              shifted=page.evidence.shifted)  # fmt: skip
                     break
             else:
                 break
-    return result
 
 
 class _LiveBound:
@@ -119,6 +137,12 @@ class _LiveBound:
         self.bound.check(
             received=scan.received + received, pages=scan.pages + 1, live=scan.live_before, total=known_total
         )
+
+    def check_repeats(self, scan: Scan, counts: StageCounts) -> None:
+        """After staging a page: count the rows this pass had already staged, and bound them."""
+        scan.repeats += counts.repeated
+        distinct = max(scan.received + counts.records - scan.repeats, 0)
+        self.bound.check_repeats(repeats=scan.repeats, distinct=distinct, live=scan.live_before)
 
 
 async def _stage_page(
@@ -137,13 +161,14 @@ async def _stage_page(
         await tune_staging_transaction(session)
         where = {"source": result.source, "entity": stream.entity, "run_id": run_id}
         counts = await stage_records(session, **where, records=good, scan_mark=scan.pass_id, tombstones=split.gone)
+        bound.check_repeats(scan, counts)
         await reject_records(session, **where, rejections=bad, scan_mark=scan.pass_id)
         counts.rejected, counts.pages, counts.calls = len(bad), 1, page.calls
         counts.records += len(bad)
         scan.note(received=received, total=evidence.total, doubt=evidence.doubt)
         if split.unidentified and scan.mode == "full":
-            scan.doubt(f"{split.unidentified} records rejected without a readable id: any of them may be a "
-                       "staged row seen again")  # fmt: skip
+            scan.doubt(f"rejected records without a readable id ({split.unidentified} on a page): any of them "
+                       "may be a staged row seen again")  # fmt: skip
         scan.advance(0, page.next_cursor, page.watermark)
         restarted = await _another_pass(session, stream, scan, evidence, source=result.source)
         if scan.finished:
@@ -223,7 +248,7 @@ async def extract_source(
             async with transport:
                 client = definition.client_class(source, transport)
                 try:
-                    await client.open()
+                    await _open(client, source.stall_timeout)
                     for stream_class in wanted:
                         stream = stream_class(client, source)
                         outcome, ends_source = await _run_stream(engine, stream, transport, run_id, full, progress)
@@ -243,6 +268,19 @@ async def extract_source(
             ]
         result.retries, result.requests = transport.stats.retries, transport.stats.requests
     return result
+
+
+async def _open(client: Any, seconds: float) -> None:
+    """Open the source's client; one that has not opened after ``stall_timeout`` ends the source
+    (a trickling login or ``GET /status`` would otherwise hold it for ``call_budget``)."""
+    opening = asyncio.timeout(seconds)
+    try:
+        async with opening:
+            await client.open()
+    except TimeoutError:
+        if not opening.expired():
+            raise
+        raise flow.StreamStalled(f"the source did not open within {seconds:g} s (stall_timeout)") from None
 
 
 async def _run_stream(

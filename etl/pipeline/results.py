@@ -20,6 +20,7 @@ class StageCounts:
     deleted: int = 0
     pages: int = 0
     calls: int = 0
+    repeated: int = 0  # rows this scan pass had already staged, received again
 
     def add(self, other: StageCounts) -> None:
         for name in self.__dataclass_fields__:

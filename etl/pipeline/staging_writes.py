@@ -52,7 +52,13 @@ async def stage_records(
     existing = {
         row.source_id: row
         for row in await session.execute(
-            select(StagedRecord.id, StagedRecord.source_id, StagedRecord.content_hash, StagedRecord.deleted_at).where(
+            select(
+                StagedRecord.id,
+                StagedRecord.source_id,
+                StagedRecord.content_hash,
+                StagedRecord.deleted_at,
+                StagedRecord.seen_scan,
+            ).where(
                 StagedRecord.source == source,
                 StagedRecord.entity == entity,
                 one_of(session, StagedRecord.source_id, list(latest)),
@@ -63,6 +69,7 @@ async def stage_records(
     for source_id, (payload, digest) in latest.items():
         row = existing.get(source_id)
         gone = source_id in tombstones
+        counts.repeated += row is not None and row.seen_scan == mark
         if row is None:
             new_rows.append(
                 {"source": source, "entity": entity, "source_id": source_id, "payload": payload,

@@ -10,7 +10,7 @@ Serialised to ``stream_states.state`` (JSON) and committed with every staged pag
               "next_watermark": {...} | null,   # null until the scan's first page says
               "pass_id", "markers": [...], "passes": 1,   # which staged rows this pass saw
               "received": N, "pages": N,       # rows and pages this pass read (etl.pipeline.bounds)
-              "live_before": N,                # the stream's live rows when the scan began
+              "live_before": N, "repeats": N,  # live rows when the scan began; rows received twice
               "total": N | null, "doubts": [...],  # completeness evidence
               "confirming": bool}}            # a second pass confirming an offset-paged pass's deletions
 
@@ -58,6 +58,7 @@ class Scan:
     confirming: bool = False
     pages: int = 0
     live_before: int = 0
+    repeats: int = 0
 
     def __post_init__(self) -> None:
         self.pass_id = self.pass_id or self.id
@@ -98,7 +99,7 @@ class Scan:
         self.markers = [*self.markers, pass_id] if confirm else [pass_id]
         self.pass_id, self.passes, self.confirming = pass_id, self.passes + 1, confirm
         self.cursors = [cursor]
-        self.received, self.total, self.doubts, self.pages = 0, None, [], 0
+        self.received, self.total, self.doubts, self.pages, self.repeats = 0, None, [], 0, 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +119,7 @@ class Scan:
             "confirming": self.confirming,
             "pages": self.pages,
             "live_before": self.live_before,
+            "repeats": self.repeats,
         }
 
     @classmethod
@@ -144,6 +146,7 @@ class Scan:
             confirming=bool(data.get("confirming")),
             pages=int(data.get("pages") or 0),
             live_before=int(data.get("live_before") or 0),
+            repeats=int(data.get("repeats") or 0),
         )
 
 

@@ -55,6 +55,7 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
         ("bad_transport", GOOD.replace("transport: http-json", "transport: carrier-pigeon"), ["sources[1] (mikrobill).options.transport", "http-json"]),
         ("log_level_typo", GOOD.replace("log_level: info", "log_level: infoo"), ["log_level", "unknown level 'infoo'", "debug, info, warning"]),
         ("yaml_alias_bomb", BILLION_LAUGHS, ["YAML anchor refused at line 1, column 5", "anchors and aliases"]),
+        ("yaml_key_twice", GOOD.replace("log_level: info", "log_level: info\nlog_level: debug"), ["YAML key repeated at line", "'log_level' is written twice"]),
     ],
 )  # fmt: skip
 def test_bad_settings_exit_2_with_one_line(tmp_path: Path, case: str, text: str, expected: list[str]) -> None:

@@ -14,6 +14,8 @@ from tests.cli.test_config_errors import GOOD, ROOT
 
 # "[/red]" closes a tag never opened (rich raises MarkupError); "[bold]x[/bold]" and "[id]" would vanish.
 BRACKETS = "[/red] [bold]x[/bold] [id]"
+# A clear-screen and a bell: a terminal would obey them were they printed raw.
+ESCAPES = "\x1b[2J\x07"
 
 
 async def _dolibarr_refusing_in_brackets() -> tuple[web.AppRunner, str]:
@@ -23,7 +25,7 @@ async def _dolibarr_refusing_in_brackets() -> tuple[web.AppRunner, str]:
         return web.json_response({"success": {"code": 200, "timestamp_now_utc": 1_700_000_000}})
 
     async def refuse(request: web.Request) -> web.Response:
-        return web.json_response({"error": {"code": 400, "message": BRACKETS}}, status=400)
+        return web.json_response({"error": {"code": 400, "message": BRACKETS + ESCAPES}}, status=400)
 
     app = web.Application()
     app.router.add_get("/api/index.php/status", status)
@@ -37,8 +39,8 @@ async def _dolibarr_refusing_in_brackets() -> tuple[web.AppRunner, str]:
 
 
 async def test_server_text_with_brackets_renders_literally(tmp_path: Path, migrated_url: str) -> None:
-    """A server's words holding "[/red]" and "[bold]x[/bold]" reach the summary and the error line intact:
-    exit 1, no traceback."""
+    """A server's words holding "[/red]" and "[bold]x[/bold]" reach the summary and the error line intact,
+    its control characters shown escaped, never sent to the terminal: exit 1, no traceback."""
     runner, base_url = await _dolibarr_refusing_in_brackets()
     try:
         data = yaml.safe_load(GOOD)
@@ -58,4 +60,6 @@ async def test_server_text_with_brackets_renders_literally(tmp_path: Path, migra
     error_lines = [line for line in err.splitlines() if line.startswith("run failed: ")]
     assert len(error_lines) == 1 and BRACKETS in error_lines[0], err
     assert "miclinik.orders: " in error_lines[0]
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "\\x1b[2J\\x07" in error_lines[0] and "\\x1b[2J\\x07" in out
     assert BRACKETS in out, out  # the summary table

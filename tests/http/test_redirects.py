@@ -12,7 +12,7 @@ from sqlalchemy import select
 from etl.db.staging import StagedRecord
 from etl.http.errors import OutcomeUnknown, Redirected, ok
 from etl.http.response import Request
-from etl.http.transport import MAX_REDIRECTS, HttpTransport
+from etl.http.transport import MAX_REDIRECTS, HttpTransport, shown_location
 from jobs.extract import run_extract
 from tests.support import shipped_settings, simulators, source_for, staged_content
 from tests.support.hostile import Answer, HostileServer, Proxy, Received
@@ -148,3 +148,9 @@ async def test_a_redirect_answering_a_call_not_safe_to_repeat_leaves_its_outcome
                 assert shown in str(raised.value) and "hunter2" not in str(raised.value)
                 assert key not in str(raised.value)
     assert elsewhere.connections == 0 and len(server.received) == 2
+
+
+def test_a_location_is_shown_with_secrets_masked_however_encoded() -> None:
+    """A Location spelling a secret with percent-escapes (%64emo for demo) is shown decoded and masked."""
+    shown = shown_location("http://elsewhere:1/leak/%64emo-cashier-pass?authinfo=x", ["demo-cashier-pass"])
+    assert shown == "http://elsewhere:1/leak/***?..."

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -20,7 +21,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from etl.db.staging import RejectedRecord, StagedRecord
+from etl.db.staging import RejectedRecord, StagedRecord, StreamState
 from jobs.extract import ExtractReport, run_extract
 from tests.support import shipped_settings, simulators, source_for, staged_content
 from tests.support.hostile import Answer, HostileServer, Proxy, Received
@@ -195,20 +196,24 @@ async def test_a_rejected_record_never_makes_its_good_copy_look_deleted(migrated
     assert len({source_id for source_id, _, _ in rejected if source_id}) == 2
 
 
-@pytest.mark.parametrize("stamp", ["soon", 10**20, -5])
+@pytest.mark.parametrize("stamp", ["soon", 10**20, -5, 5_680_281_600])
 async def test_a_status_clock_that_is_not_a_time_costs_nothing(migrated_url: str, engine, stamp: Any) -> None:
-    """A ``timestamp_now_utc`` that is text, 10**20 or negative is taken for no clock at all: every
-    stream stages (incremental scans start from the local clock less the overlap)."""
+    """A ``timestamp_now_utc`` that is text, 10**20, negative or in 2149 is taken for no clock at all:
+    every stream stages, and the next scan starts from the local clock less the overlap."""
     async with rig(migrated_url) as r:
         r.front.route("GET", f"{API}/status", Answer(200, body={"success": {"code": 200, "timestamp_now_utc": stamp}}))
         report = await r.extract(full=False)
     assert report.status == "succeeded", report.failures()
     assert {x.stream for x in report.results} == STREAMS
+    async with engine.connect() as conn:
+        states = (await conn.execute(select(StreamState.state))).scalars().all()
+    this_year = str(datetime.now(UTC).year)
+    assert {state["watermark"]["tms"][:4] for state in states} <= {this_year, str(int(this_year) - 1)}
 
 
 async def test_a_server_whose_ids_rise_forever_is_stopped_by_the_scan_bound(migrated_url: str, engine) -> None:
     """Pages of ever-rising ids, no count, no end: the pass stops past 3 x live rows + slack with nothing
-    deleted and a message naming the settings to raise; the other streams stage in full."""
+    deleted, a message naming the settings to raise and the pass dropped; the other streams stage in full."""
     async with rig(migrated_url) as r:
         assert (await r.extract()).status == "succeeded"
         before = await staged_content(engine)
@@ -231,6 +236,9 @@ async def test_a_server_whose_ids_rise_forever_is_stopped_by_the_scan_bound(migr
     assert limit - PAGE < products.counts.records <= limit
     assert await deleted_count(engine) == 0
     assert elapsed < 30
+    async with engine.connect() as conn:  # the pass is dropped: the next run starts a new scan
+        state = (await conn.execute(select(StreamState.state).where(StreamState.stream == "products"))).scalar_one()
+    assert "scan" not in state
 
 
 async def test_a_record_past_max_record_bytes_is_rejected_and_kept_cut(migrated_url: str, engine) -> None:
@@ -264,3 +272,16 @@ async def test_a_trickling_server_is_stopped_by_the_stall_timeout(migrated_url: 
     assert outcome["orders"][0] == "failed" and "stall_timeout" in outcome["orders"][1]
     assert {s for s, (status, _) in outcome.items() if status == "succeeded"} == STREAMS - {"orders"}
     assert elapsed < 15
+
+
+async def test_a_source_that_does_not_open_within_the_stall_timeout_ends_alone(migrated_url: str, engine) -> None:
+    """A ``GET /status`` trickled a byte every half second ends its source after ``stall_timeout``, the
+    run closed as failed within the bound, rather than after the whole call budget."""
+    async with rig(migrated_url) as r:
+        r.front.route("GET", f"{API}/status", Answer(200, {"Content-Type": "application/json"}, b" " * 200 + b"{}",
+                                                    trickle=(1, 0.5)))  # fmt: skip
+        started = time.monotonic()
+        report = await r.extract(stall_timeout=1.5)
+        elapsed = time.monotonic() - started
+    assert report.status == "failed" and elapsed < 10
+    assert all("did not open within 1.5 s (stall_timeout)" in (x.error or "") for x in report.results)

@@ -3,6 +3,10 @@ protocol, and no staged row is changed or marked deleted on its word (miclinik: 
 
 from __future__ import annotations
 
+import json
+from urllib.parse import parse_qs
+
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -54,3 +58,87 @@ async def deleted_rows(engine) -> set[tuple[str, str]]:
             select(StagedRecord.entity, StagedRecord.source_id).where(StagedRecord.deleted_at.is_not(None))
         )
         return {(row[0], row[1]) for row in rows}
+
+
+async def test_a_total_that_lies_does_not_keep_a_repeating_server_going(migrated_url: str, engine) -> None:
+    """A BILLmanager claiming 10**15 price plans and serving the same page for ever is stopped by the
+    bound on rows received again; nothing is deleted and the pass is dropped, so the next run, against
+    an honest server, starts afresh and succeeds."""
+    async with simulators(["billmanager"], scale=30) as sims, HostileServer() as front:
+        origin = sims["billmanager"].origin
+        front.route("*", "*", Proxy(origin))
+        base_url = sims["billmanager"].base_url.replace(origin, front.base_url)
+        source = source_for("billmanager", base_url, page_size=5, scan_bound_slack=30)
+        settings = shipped_settings(migrated_url).model_copy(update={"sources": [source]})
+        assert (await run_extract(settings, full=True)).status == "succeeded"
+        before = await staged_content(engine)
+
+        async def same_page(seen: Received) -> Answer | Proxy:
+            if b"func=pricelist&" not in seen.body:
+                return Proxy(origin)
+            body = seen.body.replace(b"p_num=", b"p_num=1&was=")
+            async with aiohttp.ClientSession() as http, http.post(origin + seen.path_qs, data=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded"}) as upstream:  # fmt: skip
+                answer = await upstream.json(content_type=None)
+            asked = parse_qs(seen.body.decode())["p_num"][0]
+            answer["doc"] |= {"p_elems": {"$": str(10**15)}, "p_num": {"$": asked}}
+            return Answer(200, {"Content-Type": "application/json"}, body=answer)
+
+        front.route("*", "*", same_page)
+        report = await run_extract(settings, full=True)
+        outcome = {r.stream: (r.status, r.error or "") for r in report.results}
+        assert outcome["pricelist"][0] == "failed" and "repeats itself" in outcome["pricelist"][1], outcome
+        assert await staged_content(engine) == before
+        front.route("*", "*", Proxy(origin))
+        assert (await run_extract(settings, full=True)).status == "succeeded"
+
+
+async def test_a_billmanager_elem_that_is_neither_list_nor_object_fails_its_stream(migrated_url: str, engine) -> None:
+    """``elem: "garbage"`` is no list: the stream fails at its first page (not one junk row per page
+    walked to ``p_elems``), and the other streams succeed."""
+    async with simulators(["billmanager"], scale=30) as sims, HostileServer() as front:
+        origin = sims["billmanager"].origin
+        base_url = sims["billmanager"].base_url.replace(origin, front.base_url)
+        settings = shipped_settings(migrated_url).model_copy(
+            update={"sources": [source_for("billmanager", base_url, page_size=5)]}
+        )
+
+        async def garbage(seen: Received) -> Answer | Proxy:
+            if b"func=pricelist&" not in seen.body:
+                return Proxy(origin)
+            doc = {"doc": {"elem": "garbage", "p_elems": {"$": "67"}, "p_num": {"$": "1"}}}
+            return Answer(200, {"Content-Type": "application/json"}, body=doc)
+
+        front.route("*", "*", garbage)
+        report = await run_extract(settings, full=True)
+    outcome = {r.stream: (r.status, r.error or "", r.counts.calls) for r in report.results}
+    status, error, calls = outcome.pop("pricelist")
+    assert status == "failed" and "elem is a str" in error and calls <= 1
+    assert all(status == "succeeded" for status, _, _ in outcome.values()), outcome
+
+
+async def test_one_bad_record_in_a_microbizz_envelope_is_rejected_alone(migrated_url: str, engine) -> None:
+    """Invalid UTF-8 inside one customer of an envelope rejects that customer with its reason; the rest
+    of the chunk stages and nothing is retried (the same bytes would come again)."""
+    async with simulators(["microbizz"], scale=30) as sims, HostileServer() as front:
+        origin = sims["microbizz"].origin
+        base_url = sims["microbizz"].base_url.replace(origin, front.base_url)
+        settings = shipped_settings(migrated_url).model_copy(update={"sources": [source_for("microbizz", base_url)]})
+
+        async def bad_byte(seen: Received) -> Answer | Proxy:
+            if not (b"GetCustomersByLastChange" in seen.body and seen.body.count(b"ByLastChange") == 1):
+                return Proxy(origin)
+            async with aiohttp.ClientSession() as http, http.post(origin + seen.path_qs, data=seen.body,
+                headers={"Content-Type": "application/x-www-form-urlencoded"}) as upstream:  # fmt: skip
+                answer = await upstream.json(content_type=None)
+            rows = next(value for value in answer["results"][0].values() if isinstance(value, list))
+            rows[0]["name"] = "MARKER"
+            body = json.dumps(answer).encode().replace(b"MARKER", b"bad \xff byte")
+            return Answer(200, {"Content-Type": "application/json"}, body=body)
+
+        front.route("*", "*", bad_byte)
+        report = await run_extract(settings, full=True)
+    customers = next(r for r in report.results if r.stream == "customers")
+    assert report.status == "succeeded", report.failures()
+    assert customers.counts.rejected == 1 and customers.counts.new == customers.counts.records - 1 > 0
+    assert customers.counts.calls == 1

@@ -94,12 +94,18 @@ def document(response: RawResponse, func: str) -> dict[str, Any]:
     return doc
 
 
-def rows(doc: Mapping[str, Any]) -> list[Any]:
-    """The rows of a list: ``elem`` as an array, a lone object, or absent (an empty list)."""
+def rows(doc: Mapping[str, Any], func: str = "", *, strict: bool = True) -> list[Any]:
+    """The rows of a list: ``elem`` as an array, a lone object, or absent (an empty list); anything
+    else is no list at all (a text would otherwise read as one row on every page). ``strict=False``
+    counts whatever is there (a logon form's fields, judged as such by the caller)."""
     elem = doc.get("elem")
     if elem is None:
         return []
-    return list(elem) if isinstance(elem, list) else [elem]
+    if isinstance(elem, list):
+        return list(elem)
+    if isinstance(elem, Mapping) or not strict:
+        return [elem]
+    raise ProtocolError(f"func={func}: elem is a {type(elem).__name__}, neither a list nor an object")
 
 
 def error_for(doc: Mapping[str, Any], func: str, *, session: bool, secrets: Iterable[str] = ()) -> SourceError | None:

@@ -81,9 +81,10 @@ class PanelListStream(Stream):
                 f"{exc}; stream {self.name}: set options.functions.{self.name} to this installation's "
                 "name for the list (e.g. vds.vps), or leave the stream out"
             ) from None
-        records = rows(doc)
+        logon = answered_func(doc) not in (None, self.function)
+        records = rows(doc, self.function, strict=not logon)
         following, evidence = after_page(doc, self.function, cursor, len(records))
-        if answered_func(doc) not in (None, self.function):
+        if logon:
             records = []  # a logon form's fields are not rows of the list
         kept = [record for record in records if self.keep(record)]
         return Page(kept, following, evidence=evidence, received=len(records))

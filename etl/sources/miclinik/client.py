@@ -17,7 +17,7 @@ clock stands in, and the log says so once.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -135,11 +135,13 @@ class MiclinikClient(SourceClient):
         return Request("GET", f"{self.settings.base_url}/{resource}", params=params or {}, headers=self.headers)
 
 
-# A server clock outside these years is a bad answer, not a time (a text, 10**20, a zero).
-PLAUSIBLE_YEARS = (2000, 2200)
+# A server clock before this is a bad answer, not a time (a zero, a negative). One more than a day
+# ahead of ours is refused too: the watermark taken from it would skip every change until then.
+EARLIEST_CLOCK = datetime(2000, 1, 1, tzinfo=UTC)
+MOST_AHEAD = timedelta(days=1)
 
 
-def server_clock(stamp: object) -> datetime | None:
+def server_clock(stamp: object, now: datetime | None = None) -> datetime | None:
     """``timestamp_now_utc`` of ``GET /status`` as an aware time, or None when absent or unusable."""
     if isinstance(stamp, bool) or not isinstance(stamp, int | float | str):
         return None
@@ -147,4 +149,4 @@ def server_clock(stamp: object) -> datetime | None:
         moment = datetime.fromtimestamp(int(stamp), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
-    return moment if PLAUSIBLE_YEARS[0] <= moment.year < PLAUSIBLE_YEARS[1] else None
+    return moment if EARLIEST_CLOCK <= moment <= (now or datetime.now(UTC)) + MOST_AHEAD else None
