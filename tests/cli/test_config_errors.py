@@ -157,13 +157,17 @@ def test_unknown_source_or_stream_is_a_usage_error(args: list[str], expected: li
 
 
 def test_unmigrated_database_says_to_upgrade(database_url: str) -> None:
-    """An empty database, or one at an older revision, is exit 2 naming both revisions and `etl db upgrade`."""
+    """An empty database, or one at an older revision, is exit 2 naming both revisions and `etl db upgrade`;
+    an SQLite file that does not exist is not created by asking."""
     from etl.db import migrate
+    from etl.db.engine import sqlite_file
 
     env = {"ETL_DATABASE_URL": database_url}
     line = _one_line_error(run_etl("extract", "--source", "miclinik", env=env))
     expected = f"expected {migrate.head_revision()}): run `etl db upgrade`"
     assert "is not migrated (revision none, " in line and expected in line
+    if (database := sqlite_file(database_url)) is not None:
+        assert not database.exists()
     migrate.upgrade(database_url, "0004")
     line = _one_line_error(run_etl("deletions", "list", env=env))
     assert "is not migrated (revision 0004, " in line and expected in line
