@@ -28,8 +28,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Staging database schema (Alembic).", no_args_is_help=True)
 config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+deletions_app = typer.Typer(help="Deletions held by the deletion guard: list, accept.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(deletions_app, name="deletions")
 # Piped output keeps whole tables (rich assumes 80 columns without a terminal). No markup: text from
 # a server, a setting or an exception is printed as written ("[/red]" would crash rich, "[id]" vanish);
 # colour is given explicitly with Text styles.
@@ -340,10 +342,41 @@ def demo(
     _render_report(result.report)
 
 
-# Registered last: etl.cli_deletions uses this module's context, console and error handling.
-from etl.cli_deletions import deletions_app  # noqa: E402
+@deletions_app.command("list")
+@reports_errors
+def deletions_list(
+    all_ids: Annotated[bool, typer.Option("--all", help="Every held id, not the first 50.")] = False,
+) -> None:
+    """Held deletion sets: stream, reason, counts, ids and sample payloads."""
+    from etl.progress import held_set_lines
+    from jobs.deletions import held
 
-app.add_typer(deletions_app, name="deletions")
+    checked_database_url()
+    holds = asyncio.run(held(CTX.settings(), id_limit=None if all_ids else 50))
+    for line in [line for entry in holds for line in held_set_lines(entry)] or [Text("no deletions are held")]:
+        console.print(line, highlight=False)
+
+
+@deletions_app.command("accept")
+@reports_errors
+def deletions_accept(
+    target: Annotated[str, typer.Argument(metavar="SOURCE.STREAM", help="The stream whose held set to apply.")],
+    hold: Annotated[int | None, typer.Option("--hold", help="The hold reviewed: refused if superseded.")] = None,
+) -> None:
+    """Mark a held set deleted: exactly the rows held, minus those seen since."""
+    from jobs.deletions import NothingHeld, accept
+
+    settings = CTX.settings()
+    checked_database_url()
+    try:
+        done = asyncio.run(accept(settings, target, hold))
+    except (NothingHeld, ValueError) as exc:
+        error_line("error", str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    console.print(
+        f"{target}: {done.applied} of {done.held} held rows marked deleted ({done.seen_since} seen since, kept)",
+        highlight=False,
+    )
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

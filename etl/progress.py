@@ -81,3 +81,24 @@ def summary_table(results: list[Any], retries: dict[str, int] | None = None) -> 
             status,
         )
     return table
+
+
+def held_set_lines(entry: Any) -> list[Text]:
+    """One held deletion set (:class:`etl.pipeline.held_deletions.HeldSet`) as plain lines: what, why,
+    which ids, sample payloads, and the command that applies it."""
+    import orjson
+
+    hold = entry.hold
+    more = "" if len(entry.ids) >= hold.would_delete else f" ... ({hold.would_delete - len(entry.ids)} more)"
+    lines = [
+        Text(printable(f"hold {hold.id}: {hold.source}.{hold.stream} ({hold.entity}): {hold.would_delete} of "
+                       f"{hold.live_before} rows held at {hold.held_at:%Y-%m-%d %H:%M:%S} by run {hold.run_id}"),
+             style="bold"),
+        Text(printable(f"  {hold.reason}")),
+        Text(printable(f"  ids: {', '.join(entry.ids)}{more}")),
+    ]  # fmt: skip
+    for source_id, payload in entry.samples:
+        sample = orjson.dumps(payload, default=str).decode()[:300]
+        lines.append(Text(printable(f"  sample {source_id}: {sample}")))
+    lines.append(Text(f"  apply with: etl deletions accept {hold.source}.{hold.stream} --hold {hold.id}"))
+    return lines
