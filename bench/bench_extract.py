@@ -1,244 +1,255 @@
-"""Extraction throughput and memory: miclinik thirdparties into staging, against a plain fetch loop.
+"""Extraction throughput and memory: the ETL against what the network and the database allow.
 
-For each database (SQLite, PostgreSQL) and each size (default 100k and 1M records) it starts
-the miclinik simulator in its own process, then in fresh worker processes:
+One run measures, for each payload layout, size and database, in fresh processes each:
 
-* **baseline**: a plain aiohttp loop fetching the same keyset pages and discarding them
-  (``json.loads`` of each page, as ``response.json()`` does, to find the next page's id);
-* **ceiling**: the same loop reading only the ids with msgspec, every other field skipped:
-  the fastest any client can page through this server on this machine;
-* **etl**: the real engine (`extract_stream`) staging every record with hashes and checkpoints.
+* **ETL**: the real engine (``extract_source``, stream ``thirdparties``) staging every record into a
+  freshly migrated database (:mod:`bench.etl_run`): records/s and the worker's peak RSS;
+* **reference**: a plain aiohttp loop with the same requests in flight, the id range split into
+  ``concurrency`` keyset partitions as the ETL splits it, ``json.loads`` of each page, pages
+  discarded (:mod:`bench.reference`): how fast this machine reads the server;
+* **ceiling**: the same rows (payload text, ids, hashes) written straight through the driver, no
+  HTTP, one transaction per ``commit_rows`` (:mod:`bench.ceiling`): how fast the database writes.
 
-It prints records/s for all three, the ratios etl / baseline (the goal) and etl / ceiling, the ETL
-worker's peak RSS, and the RSS growth from the small to the large size. Nothing is asserted.
+The server is :mod:`bench.replay_server`, a Dolibarr list server of its own process that cuts pages
+from templates of recorded records, so it costs a few µs per record: its CPU share is printed for
+each run to show it is not the bottleneck. Each line prints the ETL's records/s, the reference's,
+the ceiling's rows/s, the ratio ETL / min(reference, ceiling), the ETL's peak RSS (``VmHWM``) and
+the disk each database took. Then a summary, peak-RSS growth from the smallest to the largest size,
+and the slow-server check: the replay server holding each request 50 ms in one of 4 slots (a PHP
+server with 4 workers), the ETL with its default partitions against one partition (``partitions=1``).
+Goals are printed next to the figures; nothing is asserted.
 
-    python bench/bench_extract.py                     # 100k and 1M, SQLite and PostgreSQL
-    python bench/bench_extract.py --sizes 20000 --db sqlite   # quick look
+    python bench/bench_extract.py                                 # 100k and 1M, SQLite and PostgreSQL
+    python bench/bench_extract.py --sizes 20000 --db sqlite --skip-slow     # a quick look (~10 s)
+    python bench/bench_extract.py --search-pages 500,1000,2000    # best page size picked at the smallest size
+    python bench/bench_extract.py --payloads compact              # production-mode servers (pretty,compact: both)
+
+PostgreSQL: a fresh database per measurement on the server of ``ETL_TEST_POSTGRES_URL`` (default
+postgresql+asyncpg://postgres@127.0.0.1:5432/test), dropped afterwards. SQLite files go to a
+temporary folder (``--tmp``); a 1M-record staging file takes ~4 GB, and the run says what it needs
+before it starts, refusing when the disk is short. Every database and file is removed at the end,
+also on error or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
+import contextlib
 import os
-import resource
-import socket
-import subprocess
+import shutil
+import signal
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import report
+from bench.databases import KINDS, OVERHEAD, Databases, disk_needed, free_bytes
+from bench.etl_run import TUNING
+from bench.replay_process import ReplayServer
+from bench.replay_records import LAYOUTS, Catalog, Layout
+from bench.replay_resources import THIRDPARTIES
+from bench.workers import WorkerFailed, run_worker
+from etl.settings import SourceSettings
+
 PG_ADMIN = os.environ.get("ETL_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-MEMBER_SHARE = 0.6  # share of world customers present in miclinik (its SimulatedSystem.presence)
+DEFAULT_COMMIT_ROWS = SourceSettings.model_fields["commit_rows"].default
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Bench:
+    """One run's settings, its databases, and the measurements made so far."""
+
+    def __init__(self, args: argparse.Namespace, databases: Databases) -> None:
+        self.args, self.databases = args, databases
+        self.tuning = {name: getattr(args, name) for name in TUNING}
+        self.commit_rows = args.commit_rows or DEFAULT_COMMIT_ROWS
+        self.ceilings: dict[tuple[str, int], dict[str, Any]] = {}
+        self.rows: list[report.Measurement] = []
+
+    def etl(self, server: ReplayServer, kind: str, page: int, *, partitions: int | None = None) -> dict[str, Any]:
+        """One ETL run into a fresh database, with the server's CPU share and the disk the database took."""
+        with self.databases.fresh(kind) as database:
+            params = {"database_url": database.url, "base_url": server.base_url, "key": server.key,
+                      "page_size": page, "concurrency": self.args.concurrency,
+                      "partitions": self.args.partitions if partitions is None else partitions,
+                      "tuning": self.tuning}  # fmt: skip
+            result = _with_server_cpu(server, lambda: run_worker("etl", **params))
+            result["db_bytes"] = self.databases.size_bytes(database)
+        if problem := report.etl_problem(result, server.records):
+            print(f"  !! {problem}\n{result['stderr']}")
+        return result
+
+    def reference(self, server: ReplayServer, page: int) -> dict[str, Any]:
+        params = {"base_url": server.base_url, "key": server.key, "page_size": page,
+                  "concurrency": self.args.concurrency}  # fmt: skip
+        return _with_server_cpu(server, lambda: run_worker("reference", **params))
+
+    def ceiling(self, kind: str, size: int) -> dict[str, Any]:
+        """The database's bulk-write rate for ``size`` rows; once per database and size (no HTTP in it)."""
+        if (kind, size) not in self.ceilings:
+            with self.databases.fresh(kind) as database:
+                result = run_worker("ceiling", url=database.url, records=size, commit_rows=self.commit_rows)
+                result["db_bytes"] = self.databases.size_bytes(database)
+            print(f"  ceiling {kind} {size:,} rows in transactions of {self.commit_rows:,}: "
+                  f"{result['rate']:,.0f} rows/s, {report.mb(result['db_bytes'])} on disk")  # fmt: skip
+            self.ceilings[kind, size] = result
+        return self.ceilings[kind, size]
+
+    def best_pages(self, server: ReplayServer, kinds: list[str]) -> dict[str, int]:
+        """Per database, the ETL's fastest page size among ``--search-pages`` at this size."""
+        candidates = [int(p) for p in self.args.search_pages.split(",") if p.strip()]
+        if not candidates:
+            return dict.fromkeys(kinds, self.args.best_page)
+        best = {}
+        for kind in kinds:
+            rates = {page: self.etl(server, kind, page)["rate"] for page in candidates}
+            best[kind] = max(rates, key=rates.__getitem__)
+            tried = ", ".join(f"{page}: {rate:,.0f}/s" for page, rate in rates.items())
+            print(f"  page search {kind} at {server.records:,} records: {tried} -> best page {best[kind]}")
+        return best
+
+    def matrix(self, sizes: list[int], kinds: list[str], layouts: list[str]) -> None:
+        best: dict[str, int] | None = None
+        for layout in layouts:
+            for size in sizes:
+                with ReplayServer(size, layout) as server:
+                    peak = server.ready["peak_rss_mb"]
+                    print(f"\n{layout} payloads, {size:,} records: replay server {server.rss_mb():.0f} MB RSS"
+                          f" ({peak:.0f} MB at most, while building its records)", flush=True)  # fmt: skip
+                    best = best or self.best_pages(server, kinds)
+                    pages = sorted({report.SMALL_PAGE, *best.values()})
+                    references = {page: self.reference(server, page) for page in pages}
+                    for page, ref in references.items():
+                        print(f"  reference page {page}: {ref['rate']:,.0f} records/s in {ref['seconds']:.1f} s"
+                              f" ({ref['requests']:,} requests, server CPU {ref['server_cpu']:.0%})")  # fmt: skip
+                    for kind in kinds:
+                        self.measure(server, layout, kind, size, sorted({report.SMALL_PAGE, best[kind]}), references)
+
+    def measure(self, server: ReplayServer, layout: str, kind: str, size: int, pages: list[int],
+                references: dict[int, dict[str, Any]]) -> None:  # fmt: skip
+        ceiling = self.ceiling(kind, size)
+        for page in pages:
+            etl = self.etl(server, kind, page)
+            row = report.Measurement(layout, kind, size, page, etl, references[page], ceiling)
+            self.rows.append(row)
+            print(f"  {row.line()}   {report.mb(etl['db_bytes'])} on disk, {etl['requests']:,} requests", flush=True)
+
+    def slow_server(self, kind: str, layout: str) -> None:
+        args = self.args
+        held = f"{args.slow_delay_ms:g} ms a request in {args.slow_slots} slots"
+        print(f"\nslow server: {args.slow_size:,} records, page {report.SMALL_PAGE}, {held}, rate limit lifted,"
+              f" {kind}, concurrency {args.concurrency}")  # fmt: skip
+        with ReplayServer(args.slow_size, layout, delay_ms=args.slow_delay_ms, slots=args.slow_slots) as server:
+            partitioned = self.etl(server, kind, report.SMALL_PAGE)
+            single = self.etl(server, kind, report.SMALL_PAGE, partitions=1)
+        shown = str(args.partitions) + (" (= concurrency)" if args.partitions == 0 else "")
+        report.print_slow(partitioned, single, shown)
 
 
-def start_simulator(records: int, port: int, payloads: str = "pretty") -> subprocess.Popen:
-    scale = int(records / MEMBER_SHARE) + 1
-    cmd = [sys.executable, __file__, "--serve", str(scale), str(port), payloads]
-    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"simulator exited: {process.stdout.read() if process.stdout else ''}") from None
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("simulator did not start in 300 s")
+def _with_server_cpu(server: ReplayServer, run: Any) -> dict[str, Any]:
+    """Run a measurement and add the server's CPU share over its measured seconds."""
+    before = server.cpu_seconds()
+    result = run()
+    result["server_cpu"] = (server.cpu_seconds() - before) / max(result["seconds"], 1e-9)
+    return result
 
 
-def run_worker(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", *args], cwd=ROOT, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def check_disk(args: argparse.Namespace, databases: Databases, sizes: list[int], kinds: list[str]) -> bool:
+    """Say what the run needs on disk and whether it is there; False when it is not."""
+    sample = Catalog(THIRDPARTIES, 200, Layout("compact"))
+    record_bytes = sum(len(sample.record(i)) for i in range(200)) / 200
+    largest = max([*sizes, 0 if args.skip_slow else args.slow_size])
+    needed = disk_needed(largest, record_bytes)
+    print(f"disk: the largest staging database of this run holds {largest:,} records x {record_bytes:,.0f} B"
+          f" x {OVERHEAD} = {report.mb(needed)} (one database at a time, each dropped after use)")  # fmt: skip
+    places = {}
+    if "sqlite" in kinds:
+        places["SQLite files in " + str(databases.folder)] = databases.folder
+    if "postgresql" in kinds:
+        folder = databases.postgresql_data_directory()
+        if folder is None:
+            print("  PostgreSQL's data directory is not readable from here: its free space is not checked")
+        else:
+            places[f"PostgreSQL data directory {folder}"] = folder
+    enough = True
+    for what, folder in places.items():
+        free = free_bytes(folder)
+        print(f"  {what}: {report.mb(free)} free")
+        if free < needed:
+            enough = False
+            print(f"  not enough free space for {what}: {report.mb(needed)} needed. Choose smaller --sizes"
+                  + (" or --tmp on a larger disk" if folder == databases.folder else ""))  # fmt: skip
+    return enough
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-async def baseline_worker(base_url: str, page_size: int, parse: str) -> dict:
-    """Fetch every keyset page and throw the body away. Keyset paging needs each page's last id
-    before the next request: ``parse="json"`` decodes the page as a plain loop would,
-    ``parse="ids"`` reads only the ids with the cheapest decoder there is."""
-    import aiohttp
-    import msgspec
-
-    class Keyed(msgspec.Struct):
-        id: str
-
-    ids_of = msgspec.json.Decoder(list[Keyed])
-    records, after, started = 0, 0, time.perf_counter()
-    headers = {"DOLAPIKEY": "demo-dolibarr-key", "Accept": "application/json"}
-    async with aiohttp.ClientSession() as session:
-        while True:
-            params = {"limit": page_size, "page": 0, "sortfield": "t.rowid", "sortorder": "ASC",
-                      "sqlfilters": f"(t.rowid:>:{after})"}  # fmt: skip
-            async with session.get(f"{base_url}/thirdparties", params=params, headers=headers) as response:
-                body = await response.read()
-            if response.status == 404:
-                break
-            ids = (
-                [record.id for record in ids_of.decode(body)] if parse == "ids" else [r["id"] for r in json.loads(body)]
-            )
-            records += len(ids)
-            if len(ids) < page_size:
-                break
-            after = int(ids[-1])
-    elapsed = time.perf_counter() - started
-    return {"records": records, "seconds": elapsed, "rate": records / elapsed, "rss_mb": peak_rss_mb()}
-
-
-async def etl_worker(base_url: str, page_size: int, database_url: str) -> dict:
-    from etl.db import migrate
-    from etl.db.engine import create_engine
-    from etl.http.transport import HttpTransport
-    from etl.pipeline.extract import extract_stream
-    from etl.sources.miclinik import MiclinikClient
-    from etl.sources.miclinik.streams import ThirdpartiesStream
-    from tests.support import source_for
-
-    migrate.upgrade(database_url)
-    source = source_for("miclinik", base_url, page_size=page_size, concurrency=2)
-    engine = create_engine(database_url)
-    started = time.perf_counter()
-    async with HttpTransport(source) as transport:
-        client = MiclinikClient(source, transport)
-        await client.open()
-        stream = ThirdpartiesStream(client, source)
-        result = await extract_stream(engine, stream, source="miclinik", run_id=str(uuid.uuid4()))
-    elapsed = time.perf_counter() - started
-    await engine.dispose()
-    records = result.counts.records
-    return {"records": records, "seconds": elapsed, "rate": records / elapsed, "rss_mb": peak_rss_mb()}
-
-
-def fresh_database(kind: str, tmp: Path) -> tuple[str, callable]:
-    if kind == "sqlite":
-        path = tmp / f"bench-{uuid.uuid4().hex[:8]}.db"
-        return f"sqlite+aiosqlite:///{path}", lambda: path.unlink(missing_ok=True)
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(PG_ADMIN)
-    name = f"etl_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin_sql(sql: str) -> None:
-        conn = await asyncpg.connect(
-            host=admin.host, port=admin.port or 5432, user=admin.username, database=admin.database
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    return url, lambda: asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def median_run(repeat: int, *args: str) -> dict:
-    """The run with the median rate of ``repeat`` fresh worker runs."""
-    runs = sorted((run_worker(*args) for _ in range(repeat)), key=lambda run: run["rate"])
-    return runs[len(runs) // 2]
-
-
-def serve(scale: int, port: int, payloads: str) -> None:
-    """The miclinik simulator alone, pretty-printing (Dolibarr's default) or compact (production mode)."""
-    from etl.simulators.miclinik import MiclinikOptions
-    from etl.simulators.serve import serve_forever
-    from etl.simulators.world import World
-
-    options = {"miclinik": MiclinikOptions(production_mode=payloads == "compact")}
-    world = World(seed=42, scale=scale)
-    asyncio.run(serve_forever(["miclinik"], world=world, base_port=port, seed=42, options=options))
-
-
-def measure(
-    records: int, databases: list[str], page_size: int, tmp: Path, repeat: int = 1, payloads: str = "pretty"
-) -> list[dict]:
-    port = free_port()
-    simulator = start_simulator(records, port, payloads)
-    base_url = f"http://127.0.0.1:{port}/api/index.php"
-    rows = []
-    try:
-        run_worker("json", base_url, str(page_size))  # warm-up: the simulator builds its rows once
-        for kind in databases:
-            baseline = median_run(repeat, "json", base_url, str(page_size))
-            ceiling = median_run(repeat, "ids", base_url, str(page_size))
-            etl_runs = []
-            for _ in range(repeat):
-                url, drop = fresh_database(kind, tmp)
-                try:
-                    etl_runs.append(run_worker("etl", base_url, str(page_size), url))
-                finally:
-                    drop()
-            etl = sorted(etl_runs, key=lambda run: run["rate"])[len(etl_runs) // 2]
-            rows.append({"db": kind, "size": records, "baseline": baseline, "ceiling": ceiling, "etl": etl})
-            figures = (
-                f"etl {etl['rate']:>8,.0f}/s  baseline {baseline['rate']:>8,.0f}/s"
-                f"  ratio {etl['rate'] / baseline['rate']:.2f}"
-                f"  ceiling {ceiling['rate']:>8,.0f}/s  ratio {etl['rate'] / ceiling['rate']:.2f}"
-            )
-            print(f"{kind:10} {etl['records']:>9,} records  {figures}  etl peak RSS {etl['rss_mb']:.0f} MB", flush=True)
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=30)
-    return rows
-
-
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated record counts")
-    parser.add_argument("--db", default="sqlite,postgresql")
-    parser.add_argument("--page-size", type=int, default=500)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the median is printed")
-    parser.add_argument("--payloads", choices=("pretty", "compact"), default="pretty", help="server JSON layout")
-    args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = [
-            row
-            for size in sizes
-            for row in measure(size, args.db.split(","), args.page_size, Path(tmp), args.repeat, args.payloads)
-        ]
-    print("\nsummary (goals: ratio >= 0.7, peak RSS < 300 MB, RSS at largest <= 110% of smallest)")
-    header = ("db", "records", "etl rec/s", "base rec/s", "ratio", "ceil rec/s", "ratio", "RSS MB")
-    print(f"{header[0]:10} {header[1]:>9} " + " ".join(f"{h:>10}" if "rec/s" in h else f"{h:>6}" for h in header[2:]))
-    for row in rows:
-        etl, base, ceiling = row["etl"], row["baseline"], row["ceiling"]
-        print(f"{row['db']:10} {etl['records']:>9,} {etl['rate']:>10,.0f} {base['rate']:>10,.0f}"
-              f" {etl['rate'] / base['rate']:>6.2f} {ceiling['rate']:>10,.0f} {etl['rate'] / ceiling['rate']:>6.2f}"
-              f" {etl['rss_mb']:>7.0f}")  # fmt: skip
-    for db in args.db.split(","):
-        mine = [r for r in rows if r["db"] == db]
-        if len(mine) >= 2:
-            growth = mine[-1]["etl"]["rss_mb"] / mine[0]["etl"]["rss_mb"] - 1
-            print(f"{db}: RSS growth {mine[0]['size']:,} -> {mine[-1]['size']:,} records: {growth:+.1%}")
+    parser.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--payloads", default="pretty", help="pretty (Dolibarr's default), compact, or both")
+    parser.add_argument("--best-page", type=int, default=1000, help="the page size measured beside 100")
+    parser.add_argument("--search-pages", default="", help="e.g. 500,1000,2000: best page picked at the smallest size")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (ETL and reference)")
+    parser.add_argument("--partitions", type=int, default=0, help="the ETL's partitions (0: as many as concurrency)")
+    for name in TUNING:
+        parser.add_argument("--" + name.replace("_", "-"), type=float if name == "commit_ms" else int,
+                            help="ETL setting (default: the engine's own)")  # fmt: skip
+    parser.add_argument("--slow-size", type=int, default=100_000)
+    parser.add_argument("--slow-delay-ms", type=float, default=50.0)
+    parser.add_argument("--slow-slots", type=int, default=4)
+    parser.add_argument("--skip-slow", action="store_true", help="leave out the slow-server check")
+    parser.add_argument("--tmp", default=tempfile.gettempdir(), help="where SQLite staging files go")
+    args = parser.parse_args(argv)
+    for name, allowed in (("db", KINDS), ("payloads", LAYOUTS)):
+        for value in getattr(args, name).split(","):
+            if value not in allowed:
+                parser.error(f"--{name}: {value!r} is not one of {', '.join(allowed)}")
+    return args
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: servers stopped, databases dropped
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes, kinds, layouts = sorted(int(s) for s in args.sizes.split(",")), args.db.split(","), args.payloads.split(",")
+    signal.signal(signal.SIGTERM, _terminate)
+    folder = Path(tempfile.mkdtemp(prefix="bench-extract-", dir=args.tmp))
+    databases = Databases(folder, PG_ADMIN)
+    started = time.monotonic()
+    try:
+        if "postgresql" in kinds and (problem := databases.postgresql_problem()):
+            print(f"{problem}: set ETL_TEST_POSTGRES_URL, or leave it out with --db sqlite")
+            return 2
+        if not check_disk(args, databases, sizes, kinds):
+            return 2
+        print(report.GOALS)
+        print(report.HEADER)
+        bench = Bench(args, databases)
+        try:
+            bench.matrix(sizes, kinds, layouts)
+        finally:
+            if bench.rows:
+                report.print_summary(bench.rows)
+        if not args.skip_slow:
+            bench.slow_server(kinds[0], layouts[0])
+    except WorkerFailed as exc:
+        print(f"\nstopped: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: cleaning up")
+        return 130
+    finally:
+        databases.drop_all()
+        with contextlib.suppress(OSError):
+            shutil.rmtree(folder)
+        print(f"\n{time.monotonic() - started:.0f} s; temporary files and databases removed")
+    return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--serve":
-        serve(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
-    elif len(sys.argv) > 2 and sys.argv[1] == "--worker":
-        role, base_url, page_size = sys.argv[2], sys.argv[3], int(sys.argv[4])
-        if role in ("json", "ids"):
-            print(json.dumps(asyncio.run(baseline_worker(base_url, page_size, role))))
-        else:
-            print(json.dumps(asyncio.run(etl_worker(base_url, page_size, sys.argv[5]))))
-    else:
-        main()
+    sys.exit(main())

@@ -116,6 +116,17 @@ class SourceSettings(BaseModel):
     stall_timeout: float = Field(600.0, gt=0, description="seconds without a page before a stream stops")
     # A record longer than this (its stored JSON text) is rejected, kept truncated with the reason.
     max_record_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # Throughput (etl.pipeline.extract). A keyset stream's scan is split into this many id ranges read
+    # at once (0: as many as ``concurrency``; 1: one request in flight, for a server that ignores an
+    # upper bound on its id filter). ``concurrency`` and ``rate_limit`` still bound the whole source.
+    partitions: int = Field(0, ge=0, le=64)
+    # One staging transaction holds pages until any bound is reached, so a checkpoint commits with
+    # its rows without paying a commit per page; a kill loses at most this much, refetched next run.
+    commit_rows: int = Field(5_000, ge=1)
+    commit_bytes: int = Field(16 * 2**20, ge=1024)
+    commit_ms: float = Field(250.0, gt=0)
+    # Fetched pages wait for the writer in a queue of at most this many bytes of records per stream.
+    queue_bytes: int = Field(32 * 2**20, ge=1024)
 
     @field_validator("kind")
     @classmethod

@@ -58,12 +58,17 @@ def _uri_path(uri: str) -> str:
     return unquote(path)
 
 
+# Every commit synced: run, lock and held-deletion rows must survive a power cut. The staging
+# writer relaxes it to NORMAL on its own connection (etl.pipeline.staging_writes.writer_connection).
+SQLITE_SYNCHRONOUS = "FULL"
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    # WAL lets readers (etl runs, reports) work while an extract writes; NORMAL sync is
-    # crash-safe under WAL. The 60 s busy timeout rides out a concurrent writer.
+    # WAL lets readers (etl runs, reports) work while an extract writes. The 60 s busy timeout
+    # rides out a concurrent writer.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     # 64 MB of page cache keeps the staging index hot when a source has millions of rows.
     cursor.execute("PRAGMA cache_size=-65536")

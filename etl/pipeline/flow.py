@@ -1,19 +1,21 @@
-"""How pages flow from a stream to the staging writer: in order, fetched ahead, never stalled for long.
+"""How pages flow from a stream to its staging writer: in order per partition, fetched ahead, never stalled for long.
 
-:func:`pages` keeps up to ``window`` fetches in flight for lookahead streams and one for the rest;
-:func:`split_pages` works out ids, hashes and rejections inside the prefetch task, so that CPU
-work overlaps the database's work on the page before; :func:`prefetch` runs an iterator ahead
-of its consumer through a bounded queue, so memory stays flat; :func:`unstalled` stops a stream
-whose next page does not come within ``stall_timeout``.
+:class:`Feed` runs every unfinished partition of a scan at once, each in a task of its own:
+:func:`pages` keeps up to ``window`` fetches in flight for lookahead streams and one for the
+rest; :func:`split_pages` works out ids, hashes and rejections in that task, so CPU work
+overlaps the database's work and the other partitions' network waits; :func:`unstalled` stops
+a partition whose next page does not come within ``stall_timeout``. The pages meet in one
+:class:`PageQueue`, bounded in bytes, so memory stays flat however large the pages.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
 from etl.http.errors import FatalError
 from etl.pipeline.pages import Split, check_order, check_progress, split_page
@@ -68,31 +70,133 @@ async def split_pages(stream: Stream, pages: AsyncIterator[tuple[Cursor, Page]])
         yield dataclasses.replace(page, records=[]), split
 
 
-async def prefetch(pages: AsyncIterator[T], depth: int) -> AsyncIterator[T]:
-    """Run an iterator ahead of the consumer through a queue of ``depth`` items."""
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=depth)
-    done = object()
+class PageQueue(Generic[T]):
+    """A FIFO bounded by the bytes it holds, not by its length: a page of 2,000 records of 50 KB
+    and a page of 100 ids weigh what they weigh. One item is always let in when the queue is
+    empty, so a page larger than the bound still flows, alone."""
 
-    async def produce() -> None:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.held = 0
+        self._items: collections.deque[tuple[T, int]] = collections.deque()
+        self._room = asyncio.Event()
+        self._filled = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def put(self, item: T, size: int) -> None:
+        while self._items and self.held + size > self.max_bytes:
+            self._room.clear()
+            await self._room.wait()
+        self._items.append((item, size))
+        self.held += size
+        self._filled.set()
+
+    async def get(self) -> T:
+        while not self._items:
+            self._filled.clear()
+            await self._filled.wait()
+        return self._take()
+
+    def get_nowait(self) -> T | None:
+        return self._take() if self._items else None
+
+    def _take(self) -> T:
+        item, size = self._items.popleft()
+        self.held -= size
+        self._room.set()
+        return item
+
+
+@dataclasses.dataclass(frozen=True)
+class Fed:
+    """A page of one partition, split and ready to stage."""
+
+    partition: int
+    page: Page
+    split: Split
+    size: int = 0  # bytes held in memory (page_bytes)
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionEnded:
+    """A partition's fetcher has nothing more (its last page was fed before this), or failed."""
+
+    partition: int
+    failure: BaseException | None = None
+
+
+def page_bytes(split: Split) -> int:
+    """What a queued page holds in memory: its records' JSON text, and a little per row."""
+    return sum(len(text) for _id, text, _digest in split.good) + 64 * (len(split.good) + len(split.bad))
+
+
+class Feed:
+    """Every unfinished partition of a stream fetched at once, into one byte-bounded queue that the
+    stream's one writer drains in order per partition.
+
+    Each partition runs :func:`pages` -> :func:`split_pages` -> :func:`unstalled` in a task of its
+    own, so a partition whose server stops answering stalls alone and the splitting work of one
+    overlaps the network wait of the others. A fetcher's exception reaches the writer after every
+    page that partition fetched before it."""
+
+    def __init__(self, stream: Stream, cursors: list[Cursor | None], window: int, max_bytes: int) -> None:
+        self.queue: PageQueue[Fed | PartitionEnded] = PageQueue(max_bytes)
+        self.open = {n for n, cursor in enumerate(cursors) if cursor is not None}
+        self.failure: BaseException | None = None
+        self._tasks = [
+            asyncio.create_task(self._fetch(stream, n, cursor, window))
+            for n, cursor in enumerate(cursors)
+            if cursor is not None
+        ]
+
+    async def _fetch(self, stream: Stream, partition: int, cursor: Cursor, window: int) -> None:
         try:
-            async for item in pages:
-                await queue.put(item)
-            await queue.put(done)
+            fetched = split_pages(stream, pages(stream, cursor, window))
+            async with contextlib.aclosing(unstalled(fetched, stream.settings.stall_timeout)) as ready:
+                async for page, split in ready:
+                    size = page_bytes(split)
+                    await self.queue.put(Fed(partition, page, split, size), size)
+            await self.queue.put(PartitionEnded(partition), 0)
         except asyncio.CancelledError:
-            raise  # the consumer is gone; nobody would take a put from a full queue
+            raise
         except Exception as exc:
-            await queue.put(exc)
+            await self.queue.put(PartitionEnded(partition, exc), 0)
 
-    producer = asyncio.create_task(produce())
-    try:
-        while (item := await queue.get()) is not done:
-            if isinstance(item, Exception):
-                raise item
-            yield item
-    finally:
-        producer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await producer
+    def _accept(self, item: Fed | PartitionEnded) -> Fed | None:
+        if isinstance(item, PartitionEnded):
+            # A failed partition ends alone: the others run to their ends, so the next run has
+            # only the failed one's rest to read. The stream fails once they all have.
+            self.open.discard(item.partition)
+            self.failure = self.failure or item.failure
+            return None
+        return item
+
+    async def next(self) -> Fed | None:
+        """The next page of any partition; None when every partition has ended. A partition's failure
+        is raised here once every partition has ended (the first failure, if several failed)."""
+        while self.open:
+            if (fed := self._accept(await self.queue.get())) is not None:
+                return fed
+        if self.failure is not None:
+            raise self.failure
+        return None
+
+    def ready(self) -> Fed | None:
+        """The next page if one is already waiting, for a transaction already open (never raises:
+        a failure waits for :meth:`next`, so the pages before it still commit)."""
+        while self.open and (item := self.queue.get_nowait()) is not None:
+            if (fed := self._accept(item)) is not None:
+                return fed
+        return None
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 async def unstalled(items: AsyncIterator[T], seconds: float) -> AsyncIterator[T]:

@@ -6,18 +6,19 @@ page's rows and its stream checkpoint land in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, any_, bindparam, func, insert, select, text, update
+import orjson
+from sqlalchemy import BigInteger, String, and_, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from etl.db.engine import SQLITE_SYNCHRONOUS
 from etl.db.staging import RejectedRecord, StagedRecord
 from etl.db.staging import StreamState as StreamStateRow
 from etl.pipeline.pages import Rejection
@@ -39,7 +40,8 @@ async def stage_records(
     scan_mark: str | None = None,
     tombstones: frozenset[str] = frozenset(),
 ) -> StageCounts:
-    """Upsert ``(source_id, payload, hash)`` rows; the last duplicate of a source id in a page wins.
+    """Upsert ``(source_id, payload, hash)`` rows (one page or several); the last copy of an id wins,
+    and every earlier copy counts as a row received again (``repeated``).
 
     Every row gets ``scan_mark`` (the pass that saw it, default the run). Ids in ``tombstones``
     are the server's own deletion flags: staged with their payload and marked deleted."""
@@ -49,35 +51,18 @@ async def stage_records(
         return counts
     mark = scan_mark or run_id
     now = datetime.now(UTC)
-    existing = {
-        row.source_id: row
-        for row in await session.execute(
-            select(
-                StagedRecord.id,
-                StagedRecord.source_id,
-                StagedRecord.content_hash,
-                StagedRecord.deleted_at,
-                StagedRecord.seen_scan,
-            ).where(
-                StagedRecord.source == source,
-                StagedRecord.entity == entity,
-                one_of(session, StagedRecord.source_id, list(latest)),
-            )
-        )
-    }
+    existing = await _staged_rows(session, source, entity, list(latest))
     new_rows, changed_rows, unchanged_ids = [], [], []
     for source_id, (payload, digest) in latest.items():
         row = existing.get(source_id)
         gone = source_id in tombstones
-        counts.repeated += row is not None and row.seen_scan == mark
         if row is None:
-            new_rows.append(
-                {"source": source, "entity": entity, "source_id": source_id, "payload": payload,
-                 "content_hash": digest, "first_seen_run": run_id, "last_seen_run": run_id, "extracted_at": now,
-                 "seen_scan": mark, "deleted_at": now if gone else None}
-            )  # fmt: skip
-            counts.new += 1
-        elif row.content_hash != digest or (row.deleted_at is None) == gone:
+            # The COPY / executemany row, in _COPY_COLUMNS order: built once, never as a dict.
+            new_rows.append((source, entity, source_id, payload, digest, run_id, run_id, now, mark,
+                             now if gone else None))  # fmt: skip
+            continue
+        counts.repeated += row.seen_scan == mark
+        if row.content_hash != digest or (row.deleted_at is None) == gone:
             changed_rows.append(
                 {"id": row.id, "payload": payload, "content_hash": digest, "last_seen_run": run_id,
                  "extracted_at": now, "seen_scan": mark, "deleted_at": (row.deleted_at or now) if gone else None,
@@ -99,37 +84,61 @@ async def stage_records(
             .where(one_of(session, StagedRecord.id, unchanged_ids))
             .values(last_seen_run=run_id, seen_scan=mark, rejected_run=None)
         )
-    counts.unchanged = len(unchanged_ids)
+    counts.new, counts.unchanged = len(new_rows), len(unchanged_ids)
+    counts.repeated += len(records) - len(latest)
     counts.records = len(records)
     return counts
+
+
+LOOKUP_CHUNK = 10_000  # ids per lookup: well under SQLite's 32,766 bound variables
+
+
+async def _staged_rows(session: AsyncSession, source: str, entity: str, source_ids: list[str]) -> dict[str, Any]:
+    """The staged rows of these ids, by id: what staging compares a page with."""
+    found = {}
+    for begin in range(0, len(source_ids), LOOKUP_CHUNK):
+        chunk = source_ids[begin : begin + LOOKUP_CHUNK]
+        rows = await session.execute(
+            select(
+                StagedRecord.id,
+                StagedRecord.source_id,
+                StagedRecord.content_hash,
+                StagedRecord.deleted_at,
+                StagedRecord.seen_scan,
+            ).where(StagedRecord.source == source, StagedRecord.entity == entity,
+                    one_of(session, StagedRecord.source_id, chunk))
+        )  # fmt: skip
+        found.update((row.source_id, row) for row in rows)
+    return found
 
 
 _COPY_COLUMNS = ("source", "entity", "source_id", "payload", "content_hash", "first_seen_run", "last_seen_run",
                  "extracted_at", "seen_scan", "deleted_at")  # fmt: skip
 
 
-async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert staged rows by the cheapest bulk path each database has.
+async def insert_new(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+    """Insert staged rows (tuples in ``_COPY_COLUMNS`` order) by the cheapest bulk path each database has.
 
     PostgreSQL: COPY, a third faster than a multi-row INSERT for payloads of a few KB.
-    SQLite: one ``executemany`` on the driver with values converted once per page, not once per
-    row and column by SQLAlchemy (a fifth of the extract's CPU). Both run on the session's own
-    connection, inside its transaction."""
+    SQLite: one ``executemany`` on the driver, with the only columns that need converting (the
+    timestamps, shared by every row) converted once. Both run on the session's own connection,
+    inside its transaction."""
     dialect = session.bind.dialect
     if dialect.name not in ("postgresql", "sqlite"):
-        await session.execute(insert(StagedRecord.__table__), rows)
+        as_dicts = [dict(zip(_COPY_COLUMNS, row, strict=True)) for row in rows]
+        await session.execute(insert(StagedRecord.__table__), as_dicts)
         return
     connection = await session.connection()
     if dialect.name == "sqlite":
-        to_sql = [(column, _sqlite_converter(column, dialect)) for column in _COPY_COLUMNS]
+        convert = [_sqlite_converter(column, dialect) for column in _COPY_COLUMNS]
+        stamp, deleted = convert[_COPY_COLUMNS.index("extracted_at")], convert[_COPY_COLUMNS.index("deleted_at")]
         await connection.exec_driver_sql(
-            _SQLITE_INSERT, [tuple(convert(row[column]) for column, convert in to_sql) for row in rows]
+            _SQLITE_INSERT, [(*row[:7], stamp(row[7]), row[8], deleted(row[9])) for row in rows]
         )
         return
-    records = [tuple(row[column] for column in _COPY_COLUMNS) for row in rows]
     raw = await connection.get_raw_connection()
     await raw.driver_connection.copy_records_to_table(
-        StagedRecord.__tablename__, records=records, columns=list(_COPY_COLUMNS)
+        StagedRecord.__tablename__, records=rows, columns=list(_COPY_COLUMNS)
     )
 
 
@@ -138,10 +147,10 @@ _SQLITE_INSERT = "INSERT INTO {} ({}) VALUES ({})".format(
 )
 
 
-def _sqlite_converter(column: str, dialect: Any) -> Callable[[Any], Any]:
+def _sqlite_converter(column: str, dialect: Any, table: Any = StagedRecord.__table__) -> Callable[[Any], Any]:
     """The column type's own bind conversion (datetimes to SQLAlchemy's text form), memoized per value:
     every row of a page shares its timestamp and run id."""
-    process = StagedRecord.__table__.c[column].type.bind_processor(dialect)
+    process = table.c[column].type.bind_processor(dialect)
     if process is None or column == "payload":  # payloads arrive as JSON text already
         return lambda value: value
     return lru_cache(maxsize=4)(process)
@@ -231,27 +240,44 @@ async def mark_deleted(session: AsyncSession, *, source: str, entity: str, marke
     return result.rowcount or 0
 
 
-async def tune_staging_transaction(session: AsyncSession) -> None:
-    """PostgreSQL settings for one page's transaction, in one statement.
+@contextlib.asynccontextmanager
+async def writer_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A staging writer's own connection, with relaxed durability on it alone (run, lock and
+    held-deletion rows written on any other connection keep the database's full durability).
 
-    ``synchronous_commit`` off: the commit is acknowledged before its WAL reaches disk. Safe for
-    staging: a page's rows and its checkpoint are one transaction, so a server crash can only lose
-    the last few pages *together with* their checkpoints, and the next run fetches them again. It
-    spares one WAL flush per page. SQLite gets the same trade from WAL + synchronous=NORMAL.
+    PostgreSQL: ``synchronous_commit`` off, so a commit is acknowledged before its WAL reaches
+    disk. Safe for staging: a batch of pages and its checkpoint are one transaction, so a server
+    crash can only lose the last few batches *together with* their checkpoints, and the next run
+    fetches them again. ``plan_cache_mode`` custom: asyncpg prepares each statement once per
+    connection, and after five runs PostgreSQL may keep a generic plan made while
+    ``staged_records`` was still empty and never analysed (a first load outruns autovacuum): a
+    sequential scan, for every page, of a table that grows with each one (measured: 810 records/s).
+    SQLite: ``synchronous=NORMAL`` under WAL (a commit is not synced until a checkpoint; every
+    other connection syncs each commit, see :mod:`etl.db.engine`).
 
-    ``plan_cache_mode`` custom: asyncpg prepares each statement once per connection, and after
-    five runs PostgreSQL may keep a generic plan made while ``staged_records`` was still empty
-    and never analysed (a first load outruns autovacuum): a sequential scan, for every page, of a
-    table that grows with each one. Measured on the page lookup at page size 100: 810 records/s
-    with the cached plan; planning each lookup anew costs a fraction of a millisecond.
-    """
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(
-            text(
-                "SELECT set_config('synchronous_commit', 'off', true),"
-                " set_config('plan_cache_mode', 'force_custom_plan', true)"
-            )
-        )
+    Both are reset before the connection goes back to the pool."""
+    async with engine.connect() as connection:
+        relaxed, restored = _DURABILITY.get(engine.dialect.name, ((), ()))
+        for statement in relaxed:
+            await connection.exec_driver_sql(statement)
+        await connection.commit()
+        try:
+            yield connection
+        finally:
+            with contextlib.suppress(Exception):  # a broken connection is discarded by the pool anyway
+                await connection.rollback()
+                for statement in restored:
+                    await connection.exec_driver_sql(statement)
+                await connection.commit()
+
+
+_DURABILITY = {
+    "postgresql": (
+        ("SET synchronous_commit = off", "SET plan_cache_mode = force_custom_plan"),
+        ("RESET synchronous_commit", "RESET plan_cache_mode"),
+    ),
+    "sqlite": (("PRAGMA synchronous = NORMAL",), (f"PRAGMA synchronous = {SQLITE_SYNCHRONOUS}",)),
+}
 
 
 async def load_state(session: AsyncSession, source: str, stream: str) -> StreamState:
@@ -261,13 +287,31 @@ async def load_state(session: AsyncSession, source: str, stream: str) -> StreamS
 
 
 async def save_state(session: AsyncSession, source: str, stream: str, state: StreamState) -> None:
-    """Upsert the stream's state (one statement, no read first: it runs once per page)."""
-    dialect = session.bind.dialect.name
-    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    values = {"source": source, "stream": stream, "state": state.to_json(), "updated_at": datetime.now(UTC)}
-    statement = upsert(StreamStateRow).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["source", "stream"],
-        set_={"state": statement.excluded.state, "updated_at": values["updated_at"]},
-    )
-    await session.execute(statement)
+    """Upsert the stream's state: one statement, no read first, straight to the driver (it runs
+    with every staging transaction, and the ORM's work on it was most of a page's fixed cost)."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    state_text = orjson.dumps(state.to_json()).decode()
+    now = datetime.now(UTC)
+    if dialect.name == "postgresql":
+        await connection.exec_driver_sql(_PG_SAVE_STATE, (source, stream, state_text, now))
+        return
+    if dialect.name == "sqlite":
+        stamp = _sqlite_converter("updated_at", dialect, StreamStateRow.__table__)
+        await connection.exec_driver_sql(_SQLITE_SAVE_STATE, (source, stream, state_text, stamp(now)))
+        return
+    values = {"source": source, "stream": stream, "state": state.to_json(), "updated_at": now}
+    row = await session.get(StreamStateRow, (source, stream))
+    if row is None:
+        session.add(StreamStateRow(**values))
+    else:
+        row.state, row.updated_at = values["state"], now
+    await session.flush()
+
+
+_UPSERT_STATE = (
+    "INSERT INTO stream_states (source, stream, state, updated_at) VALUES ({0}, {1}, {2}, {3}) "
+    "ON CONFLICT (source, stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+)
+_PG_SAVE_STATE = _UPSERT_STATE.format("$1", "$2", "$3", "$4")
+_SQLITE_SAVE_STATE = _UPSERT_STATE.format("?", "?", "?", "?")

@@ -12,9 +12,12 @@ Serialised to ``stream_states.state`` (JSON) and committed with every staged pag
               "received": N, "pages": N,       # rows and pages this pass read (etl.pipeline.bounds)
               "live_before": N, "repeats": N,  # live rows when the scan began; rows received twice
               "total": N | null, "doubts": [...],  # completeness evidence
-              "confirming": bool}}            # a second pass confirming an offset-paged pass's deletions
+              "confirming": bool,             # a second pass confirming an offset-paged pass's deletions
+              "partitioned": bool,            # the pass was split into its partitions (once)
+              "ranges": [{...}, ...]}}        # each partition's first cursor (what it covers)
 
-A scan holds a list of cursors: one today, several once a scan is split into partitions.
+A scan holds a list of cursors, one per partition: a keyset stream's pass is split into id
+ranges read at once (:meth:`etl.sources.base.Stream.partition`), each resumed at its own cursor.
 The next run's watermark has one notion only: what the *first* staged page of a scan said
 of the server's time (:attr:`etl.sources.base.Page.watermark`), kept when the scan finishes.
 
@@ -59,6 +62,8 @@ class Scan:
     pages: int = 0
     live_before: int = 0
     repeats: int = 0
+    partitioned: bool = False  # whether this pass was split into partitions (once, when it began)
+    ranges: list[Cursor] = field(default_factory=list)  # each partition's first cursor, as split
 
     def __post_init__(self) -> None:
         self.pass_id = self.pass_id or self.id
@@ -98,7 +103,7 @@ class Scan:
         deletions (only rows missing from both are deleted)."""
         self.markers = [*self.markers, pass_id] if confirm else [pass_id]
         self.pass_id, self.passes, self.confirming = pass_id, self.passes + 1, confirm
-        self.cursors = [cursor]
+        self.cursors, self.partitioned, self.ranges = [cursor], False, []
         self.received, self.total, self.doubts, self.pages, self.repeats = 0, None, [], 0, 0
 
     def to_json(self) -> dict[str, Any]:
@@ -120,6 +125,8 @@ class Scan:
             "pages": self.pages,
             "live_before": self.live_before,
             "repeats": self.repeats,
+            "partitioned": self.partitioned,
+            "ranges": list(self.ranges),
         }
 
     @classmethod
@@ -147,6 +154,9 @@ class Scan:
             pages=int(data.get("pages") or 0),
             live_before=int(data.get("live_before") or 0),
             repeats=int(data.get("repeats") or 0),
+            # A scan begun before partitions existed has one cursor, possibly mid-list: it may be split.
+            partitioned=bool(data.get("partitioned")),
+            ranges=[r for r in data.get("ranges") or [] if isinstance(r, dict)],
         )
 
 

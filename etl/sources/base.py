@@ -152,6 +152,17 @@ class Stream(ABC):
     async def fetch(self, cursor: Cursor) -> Page:
         """Read one page at ``cursor``; no loops here, the engine calls again with ``next_cursor``."""
 
+    async def partition(self, cursor: Cursor, parts: int) -> list[Cursor]:
+        """Split a pass starting at ``cursor`` into up to ``parts`` cursors read at once, covering
+        together exactly what ``cursor`` covers (keyset streams: id ranges, the last open-ended).
+        Called once per pass, before its first page; most streams cannot split."""
+        return [cursor]
+
+    def merge(self, cursors: list[Cursor]) -> Cursor:
+        """One cursor covering at least what the open partitions' ``cursors`` still cover (rows read
+        twice are harmless: staging diffs by hash). Only streams that :meth:`partition` need it."""
+        raise NotImplementedError(f"{type(self).__name__} does not split its scans")
+
     def predict(self, cursor: Cursor) -> Cursor | None:
         """For lookahead streams, the cursor after ``cursor`` without reading it."""
         return None

@@ -202,7 +202,7 @@ async def test_watermark_is_the_envelope_time_of_the_scans_first_call(engine: As
 async def test_killed_runs_resume_without_refetching_staged_chunks(engine: AsyncEngine) -> None:
     """Runs killed after a few chunks each resume at the stored resumekey; no staged chunk is ever fetched again."""
     async with microbizz(SMALL_WORLD, chunk_size=20) as (state, url):
-        settings = settings_for(url)
+        settings = settings_for(url, commit_rows=1)  # a transaction per chunk, so kills land between chunks
         staged_keys: list[tuple[Any, ...]] = []
         for attempt in range(1, 40):
             start, pages = len(state.request_log), {"n": 0}
@@ -233,7 +233,7 @@ async def test_killed_runs_resume_without_refetching_staged_chunks(engine: Async
 async def test_refused_resumekey_restarts_the_sequence_at_the_same_time(engine: AsyncEngine) -> None:
     """A stored resumekey the server no longer accepts restarts the chunk sequence at the same date/time."""
     async with microbizz(SMALL_WORLD, chunk_size=30) as (state, url):
-        settings = settings_for(url)
+        settings = settings_for(url, commit_rows=1)  # a transaction per chunk, so the kill lands mid-sequence
         with suppress(Killed):
             await extract_all(engine, settings, "run-1", streams=["invoice_lines"], progress=kill_after(2))
         async with session_factory(engine)() as session, session.begin():

@@ -83,7 +83,7 @@ async def test_expired_resumekey_restarts_the_sequence_whatever_its_wording(engi
     clock = ManualClock(datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC))
     options = {"chunk_size": 30, "resumekey_lifetime_seconds": 600, "resumekey_expired_msg": wording, "clock": clock}
     async with microbizz(SMALL_WORLD, **options) as (state, url):
-        settings = settings_for(url)
+        settings = settings_for(url, commit_rows=1)  # a transaction per chunk, so the kill lands mid-sequence
         with suppress(Killed):
             await extract_all(engine, settings, "run-1", streams=["invoice_lines"], progress=kill_after(2))
         clock.advance(hours=2)

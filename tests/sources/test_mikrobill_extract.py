@@ -260,7 +260,7 @@ async def test_second_run_after_edits_updates_exactly_the_edited_rows(engine: As
 async def test_resumed_scan_refetches_no_staged_page(engine: AsyncEngine) -> None:
     """A scan cancelled after 3 pages resumes after them: no staged page is read again, staging equals a full run."""
     async with mikrobill() as (state, url):
-        settings = settings_for(url, page_size=20, concurrency=1)
+        settings = settings_for(url, page_size=20, concurrency=1, commit_rows=1)  # a transaction per page
         async with HttpTransport(settings) as transport:
             client = MikrobillClient(settings, transport)
             await client.open()

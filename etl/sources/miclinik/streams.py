@@ -23,6 +23,13 @@ found") ends the list; a short page that is not empty is simply paged on, so a c
 is read completely. A 404 right after a *full* page is asked again (an OLD server's glitch);
 after a short page it agrees with that page and ends the list at once.
 
+A scan is split into id ranges read at once (:meth:`DolibarrListStream.partition`): one probe
+(``sortorder=DESC``, ``limit=1``) finds the highest id the scan's filter matches, the range up
+to it is cut into equal widths, each paged by ``(t.rowid:<=:<upper>)`` as well, and the last
+range has no upper bound, so a row added during the scan is read as it would be by one cursor.
+Each range proves its own end as above (its count covers its own filter). A row above its
+range's bound means the server ignored that filter: the stream fails, naming ``partitions: 1``.
+
 Incremental scans add ``(t.tms:>=:'<watermark>')``. Dolibarr reads ``tms`` back as
 null, yet filtering on it works (recorded fixtures). The next watermark is the
 server's own clock (GET /status) at the start of the scan minus an overlap window
@@ -41,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
@@ -81,11 +89,15 @@ class DolibarrListStream(Stream):
         return {"tms": since.astimezone(ZoneInfo(options.tms_timezone)).strftime(layout)}
 
     def asks_count(self, cursor: Cursor) -> bool:
-        """Whether this page asks the server to count the list: a NEW server's first page of a scan."""
-        return self.counted and self.settings.options.profile == "new" and not cursor["after"]
+        """Whether this page asks the server to count the list: a NEW server's first page of a scan
+        or of one of its partitions."""
+        first = not cursor["after"] or bool(cursor.get("first"))
+        return self.counted and self.settings.options.profile == "new" and first
 
     def query(self, cursor: Cursor) -> dict[str, str | int]:
         filters = [f"(t.rowid:>:{int(cursor['after'])})"]
+        if cursor.get("upto") is not None:
+            filters.append(f"(t.rowid:<=:{int(cursor['upto'])})")
         if cursor.get("since"):
             filters.append(f"(t.tms:>=:'{cursor['since']}')")
         query: dict[str, str | int] = {
@@ -99,6 +111,32 @@ class DolibarrListStream(Stream):
             query["pagination_data"] = "true"
         return query
 
+    async def partition(self, cursor: Cursor, parts: int) -> list[Cursor]:
+        """Cut the ids after ``cursor`` into up to ``parts`` ranges of equal width, each at least a
+        page wide, the last open-ended; one cursor when the list is short or the probe finds nothing."""
+        if cursor.get("upto") is not None or parts < 2:
+            return [cursor]
+        after = int(cursor["after"])
+        probe = {**self.query({"after": after, "since": cursor.get("since")}), "limit": 1, "sortorder": "DESC"}
+        probe.pop("pagination_data", None)
+        # The probe is the list's first request: what it meets (a refused right, a bad answer) is the
+        # stream's, exactly as its first page's would be.
+        listing = await self.client.get_listing(self.resource, probe)
+        highest = _rowid(self, listing.records[0]) if listing.records else None
+        if highest is None or not after < highest <= MAX_ROWID:
+            return [cursor]
+        since = cursor.get("since")
+        ranges = id_ranges(after, highest, parts, self.settings.page_size)
+        if len(ranges) < 2:
+            return [cursor]
+        return [{"after": lower, **({"upto": upper} if upper is not None else {}), "since": since, "first": True}
+                for lower, upper in ranges]  # fmt: skip
+
+    def merge(self, cursors: list[Cursor]) -> Cursor:
+        """From the lowest open partition's cursor on, with no upper bound: the finished partitions
+        above it are read again."""
+        return {"after": min(int(cursor["after"]) for cursor in cursors), "since": cursors[0].get("since")}
+
     async def fetch(self, cursor: Cursor) -> Page:
         # After a full page, a 404 "none found" may be a glitch of an OLD server: it is confirmed.
         # After a short one (``probe``) it agrees with that page, and ends the list at once.
@@ -111,12 +149,32 @@ class DolibarrListStream(Stream):
         seen = int(cursor.get("seen", 0)) + len(records)
         if not records or (total is not None and seen >= total):
             return Page(records, None, watermark=watermark)
-        following: Cursor = {"after": last_rowid(self, records, cursor), "since": cursor.get("since")}
+        after = last_rowid(self, records, cursor)
+        if cursor.get("upto") is not None and after > int(cursor["upto"]):
+            raise ProtocolError(
+                f"stream {self.name}: GET {self.resource} answered id {after} for ids up to {cursor['upto']}: "
+                "the server ignores (t.rowid:<=:...) filters; set partitions: 1 for this source"
+            )
+        following: Cursor = {"after": after, "since": cursor.get("since")}
+        if cursor.get("upto") is not None:
+            following["upto"] = cursor["upto"]
         if total is not None:
             following |= {"total": total, "seen": seen}
         if len(records) < self.settings.page_size:
             following["probe"] = True
         return Page(records, following, watermark=watermark)
+
+
+# Dolibarr's rowid is a signed 64-bit integer; a larger "highest id" is a bad answer, not a range.
+MAX_ROWID = 2**63 - 1
+
+
+def id_ranges(after: int, highest: int, parts: int, page_size: int) -> list[tuple[int, int | None]]:
+    """``(after, upto]`` ranges of equal width covering every id after ``after``, the last open-ended
+    (rows added above ``highest`` during the scan land in it); each at least a page wide."""
+    parts = max(1, min(parts, (highest - after) // max(page_size, 1)))
+    bounds = [after + (highest - after) * n // parts for n in range(parts)]
+    return [*itertools.pairwise(bounds), (bounds[-1], None)]
 
 
 def last_rowid(stream: DolibarrListStream, records: list[object], cursor: Cursor) -> int:

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures; nothing here is a test and nothing is asserted."""
