@@ -31,6 +31,7 @@ Pure: no I/O here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from functools import cache
@@ -88,12 +89,26 @@ class NotAnArray(ValueError):
     """The body is valid JSON but not an array (an error object, a paginated envelope)."""
 
 
+class CompactRawJson(RawJson):
+    """A raw slice of a page compacted as a whole: already in the form staging stores and hashes."""
+
+    __slots__ = ()
+
+
 def split_array(body: bytes) -> list[RawJson]:
     """The elements of a top-level JSON array as raw slices, without decoding them.
+
+    The page is compacted in one pass first (one C call for the page instead of one per record:
+    a third of a record's parsing cost), so each slice is already the text staging keeps. A page
+    the formatter refuses is split as sent, each record compacted on its own later.
 
     Raises :class:`NotAnArray` for any other JSON value and :class:`ValueError` when the
     body is not JSON at all or is cut short.
     """
+    with contextlib.suppress(msgspec.DecodeError, RecursionError):
+        page = msgspec.json.format(body, indent=-1)
+        with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            return [CompactRawJson(element) for element in _ARRAY.decode(page)]
     try:
         return [RawJson(element) for element in _ARRAY.decode(body)]
     except msgspec.ValidationError:
@@ -198,40 +213,65 @@ def fingerprint(payload: Any) -> tuple[JsonText, str]:
     if isinstance(payload, RawJson):
         return _raw_fingerprint(payload)
     data = canonical_json(payload)
-    if _has_escape(data, _NUL_ESCAPE):
+    if _has_nul_escape(data):
         raise ValueError(NUL_REASON)
     return JsonText(data.decode()), content_hash(data)
 
 
 def _raw_fingerprint(record: RawJson) -> tuple[JsonText, str]:
-    data = compact(record)
+    data = record if isinstance(record, CompactRawJson) else compact(record)
     try:
         text = JsonText(data, "utf-8")  # decoded straight into the marker type: one copy, not two
     except UnicodeDecodeError as exc:
         raise ValueError(f"undecodable text (not valid UTF-8 at byte {exc.start})") from None
-    if not record.checked or _has_escape(data, _SURROGATE_ESCAPE):
+    escapes = _may_hold_u_escape(data)  # one scan for both checks below: most payloads have none
+    if not record.checked or (escapes and _has_surrogate_escape(data)):
         canonical_json(record.value())  # the reason for malformed JSON or an unpaired surrogate
-    if _has_escape(data, _NUL_ESCAPE):
+    if escapes and _has_nul_escape(data):
         raise ValueError(NUL_REASON)
     return text, content_hash(data)
 
 
-# Plain patterns keep the regex engine on its fast literal scan; the backslashes before a
-# match are counted by hand (an escaped backslash followed by "u0000" is not an escape).
-_NUL_ESCAPE = re.compile(rb"\\u0000")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _has_escape(data: bytes, pattern: re.Pattern[bytes]) -> bool:
-    if b"\\u" not in data:  # bytes search is a memchr; most payloads stop here
-        return False
-    for match in pattern.finditer(data):
-        before = match.start() - 1
-        while before >= 0 and data[before] == 0x5C:  # backslash
-            before -= 1
-        if (match.start() - 1 - before) % 2 == 0:
+def _may_hold_u_escape(data: bytes) -> bool:
+    """Whether a ``\\u`` escape may be in ``data``: a memchr hop from backslash to backslash (0.1 µs
+    for a 3.5 KB record) where ``b"\\u" in data`` takes 2.8 µs. A pair of backslashes is one
+    escaped backslash, so the hop goes past both."""
+    at = data.find(b"\\")
+    while at != -1:
+        if data[at + 1 : at + 2] == b"u":
             return True
+        at = data.find(b"\\", at + 2)
     return False
+
+
+def _has_escape(data: bytes, escape: bytes, following: frozenset[bytes] = frozenset()) -> bool:
+    """Whether ``data`` holds the JSON escape ``escape`` (``\\u0000``, or ``\\uD`` followed by one of
+    ``following``) that is not itself an escaped backslash and a literal ``u...``. ``bytes.find``
+    is a memchr-speed scan: a regex over every 4 KB record was a tenth of a staged record's cost."""
+    at = data.find(escape)
+    while at != -1:
+        after = at + len(escape)
+        if not following or data[after : after + 1] in following:
+            before = at - 1
+            while before >= 0 and data[before] == 0x5C:  # backslash
+                before -= 1
+            if (at - 1 - before) % 2 == 0:
+                return True
+        at = data.find(escape, at + 1)
+    return False
+
+
+def _has_nul_escape(data: bytes) -> bool:
+    return _may_hold_u_escape(data) and _has_escape(data, b"\\u0000")
+
+
+def _has_surrogate_escape(data: bytes) -> bool:
+    if not _may_hold_u_escape(data):  # most payloads stop here
+        return False
+    return _has_escape(data, b"\\ud", _SURROGATE_DIGITS) or _has_escape(data, b"\\uD", _SURROGATE_DIGITS)
+
+
+_SURROGATE_DIGITS = frozenset(bytes([c]) for c in b"89abcdefABCDEF")  # D800-DFFF, high and low
 
 
 def id_problem(source_id: str) -> str | None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etl.payload import NotAnArray, RawJson, UncheckedRawJson, peek, split_array
+from etl import payload
+from etl.payload import CompactRawJson, NotAnArray, RawJson, UncheckedRawJson, fingerprint, peek, split_array
 
 json_values = st.recursive(
     st.none()
@@ -30,13 +33,24 @@ layouts = st.sampled_from(
 
 
 @given(st.lists(json_values, max_size=8), layouts)
-def test_elements_are_the_exact_bytes_of_each_value(values: list, layout: dict) -> None:
-    """Every element comes back as the very bytes the array held, and decodes to the value."""
+def test_elements_are_the_compacted_bytes_of_each_value(values: list, layout: dict) -> None:
+    """Every element comes back as the bytes the array held, compacted (the page in one pass), decodes to the
+    value, and has the fingerprint a record cut as sent and compacted alone has (no hash changes with it)."""
     body = json.dumps(values, **layout).encode()
     elements = split_array(body)
     assert [json.loads(element) for element in elements] == values
-    assert all(element in body for element in elements)
-    assert all(type(element) is RawJson for element in elements)
+    as_sent = [json.dumps(value, **layout).encode() for value in values]
+    assert elements == [msgspec.json.format(value, indent=-1) for value in as_sent]
+    assert all(type(element) is CompactRawJson for element in elements)
+    assert [_stored(e) for e in elements] == [_stored(RawJson(value)) for value in as_sent]
+
+
+def _stored(record: RawJson) -> object:
+    """What staging keeps of a record: its text and hash, or why it is refused."""
+    try:
+        return fingerprint(record)
+    except ValueError as exc:
+        return str(exc)
 
 
 @given(st.lists(st.dictionaries(st.text(max_size=6), json_values, max_size=4), min_size=1, max_size=6), st.data())
@@ -105,3 +119,28 @@ def test_peek_names_the_type_of_a_record_that_is_not_an_object(raw: bytes, type_
 def test_peek_refuses_a_malformed_slice() -> None:
     with pytest.raises(ValueError, match="not valid JSON"):
         peek(UncheckedRawJson(b'{"id": "1", oops}'), "id")
+
+
+def _escape_by_regex(data: bytes, pattern: bytes) -> bool:
+    """The reference: a match not preceded by an odd run of backslashes is an escape."""
+    for match in re.finditer(pattern, data):
+        run = len(data[: match.start()]) - len(data[: match.start()].rstrip(b"\\"))
+        if run % 2 == 0:
+            return True
+    return False
+
+
+@given(st.text(alphabet='\\u0dD8acFx"', max_size=40))
+def test_escape_scans_match_the_json_reading_of_backslashes(text: str) -> None:
+    """NUL and surrogate escapes are found exactly where an even run of backslashes precedes them."""
+    data = text.encode()
+    assert payload._has_nul_escape(data) == _escape_by_regex(data, rb"\\u0000")
+    assert payload._has_surrogate_escape(data) == _escape_by_regex(data, rb"\\u[dD][89a-fA-F]")
+
+
+@given(st.text(alphabet='\\u0dx"', max_size=40))
+def test_the_escape_prefilter_never_misses_an_escape(text: str) -> None:
+    """Wherever a real ``\\u`` escape is, the memchr prefilter says one may be."""
+    data = text.encode()
+    if _escape_by_regex(data, rb"\\u"):
+        assert payload._may_hold_u_escape(data)

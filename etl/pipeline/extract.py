@@ -29,7 +29,7 @@ from etl.http.errors import AuthenticationError, ConfigurationError, ProtocolErr
 from etl.http.transport import HttpTransport
 from etl.pipeline import flow
 from etl.pipeline.bounds import ScanOutOfBounds
-from etl.pipeline.held_deletions import count_live
+from etl.pipeline.held_deletions import any_staged, count_live
 from etl.pipeline.results import SourceResult, StageCounts, StreamResult
 from etl.pipeline.staging_writes import load_state, save_state, writer_connection
 from etl.pipeline.stream_writer import StreamWriter, finish_scan
@@ -69,6 +69,7 @@ async def extract_stream(
             )
             if scan.id == run_id and not scan.pages:  # a scan begun by this run: what the stream held before it
                 scan.live_before = await count_live(session, source=source, entity=stream.entity)
+                scan.fresh = not scan.live_before and not await any_staged(session, source=source, entity=stream.entity)
             await save_state(session, source, stream.name, state)
         log.info(
             "stream started", mode=scan.mode, sweep=scan.sweep, resumed=resumed and scan.id != run_id,

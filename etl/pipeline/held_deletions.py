@@ -68,6 +68,12 @@ async def count_live(session: AsyncSession, *, source: str, entity: str) -> int:
     )
 
 
+async def any_staged(session: AsyncSession, *, source: str, entity: str) -> bool:
+    """Whether ``entity`` has any staged row at all, deleted ones included."""
+    query = select(StagedRecord.id).where(StagedRecord.source == source, StagedRecord.entity == entity).limit(1)
+    return (await session.execute(query)).first() is not None
+
+
 async def count_unseen(session: AsyncSession, *, source: str, entity: str, markers: list[str]) -> int:
     """Live rows of ``entity`` no pass in ``markers`` saw: what a full scan would mark deleted."""
     return await _count(session, unseen(source, entity, markers))

@@ -14,7 +14,8 @@ Serialised to ``stream_states.state`` (JSON) and committed with every staged pag
               "total": N | null, "doubts": [...],  # completeness evidence
               "confirming": bool,             # a second pass confirming an offset-paged pass's deletions
               "partitioned": bool,            # the pass was split into its partitions (once)
-              "ranges": [{...}, ...]}}        # each partition's first cursor (what it covers)
+              "ranges": [{...}, ...],         # each partition's first cursor (what it covers)
+              "fresh": bool}}                 # no staged row of the stream when the scan began
 
 A scan holds a list of cursors, one per partition: a keyset stream's pass is split into id
 ranges read at once (:meth:`etl.sources.base.Stream.partition`), each resumed at its own cursor.
@@ -64,6 +65,9 @@ class Scan:
     repeats: int = 0
     partitioned: bool = False  # whether this pass was split into partitions (once, when it began)
     ranges: list[Cursor] = field(default_factory=list)  # each partition's first cursor, as split
+    # The stream had no staged row at all when the scan began: its rows are inserted without a lookup
+    # first, until one turns out to be staged already (etl.pipeline.staging_writes.stage_records).
+    fresh: bool = False
 
     def __post_init__(self) -> None:
         self.pass_id = self.pass_id or self.id
@@ -103,7 +107,7 @@ class Scan:
         deletions (only rows missing from both are deleted)."""
         self.markers = [*self.markers, pass_id] if confirm else [pass_id]
         self.pass_id, self.passes, self.confirming = pass_id, self.passes + 1, confirm
-        self.cursors, self.partitioned, self.ranges = [cursor], False, []
+        self.cursors, self.partitioned, self.ranges, self.fresh = [cursor], False, [], False
         self.received, self.total, self.doubts, self.pages, self.repeats = 0, None, [], 0, 0
 
     def to_json(self) -> dict[str, Any]:
@@ -127,6 +131,7 @@ class Scan:
             "repeats": self.repeats,
             "partitioned": self.partitioned,
             "ranges": list(self.ranges),
+            "fresh": self.fresh,
         }
 
     @classmethod
@@ -157,6 +162,7 @@ class Scan:
             # A scan begun before partitions existed has one cursor, possibly mid-list: it may be split.
             partitioned=bool(data.get("partitioned")),
             ranges=[r for r in data.get("ranges") or [] if isinstance(r, dict)],
+            fresh=bool(data.get("fresh")),
         )
 
 

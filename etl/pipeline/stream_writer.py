@@ -22,7 +22,7 @@ from etl.pipeline.deletions import DeletionGuard
 from etl.pipeline.flow import Fed, Feed
 from etl.pipeline.held_deletions import count_unseen, settle_deletions
 from etl.pipeline.results import StageCounts, StreamResult
-from etl.pipeline.staging_writes import reject_records, save_state, stage_records
+from etl.pipeline.staging_writes import begin_writes, reject_records, save_state, stage_records
 from etl.pipeline.state import Scan, StreamState
 from etl.sources.base import Stream
 
@@ -69,6 +69,7 @@ class StreamWriter:
         scan starts a new pass (the feed must be closed: its pages belong to the old one)."""
         tally, rows, size, fed = StageCounts(), _rows(first), first.size, first
         async with self.sessions() as session, session.begin():
+            await begin_writes(session)
             started = time.monotonic()
             while True:
                 chunk = [fed]
@@ -116,7 +117,14 @@ class StreamWriter:
                 scan.doubt(f"rows kept moving after {scan.passes - 1} re-reads: {page.evidence.shifted}")
         where = {"source": self.result.source, "entity": stream.entity, "run_id": self.run_id}
         good = [row for fed in taken for row in fed.split.good]
-        counts = await stage_records(session, **where, records=good, scan_mark=mark, tombstones=_tombstones(taken))
+        tombstones = _tombstones(taken)
+        counts = None
+        if scan.fresh:
+            counts = await stage_records(session, **where, records=good, scan_mark=mark, tombstones=tombstones,
+                                         assume_new=True)  # fmt: skip
+            scan.fresh = counts is not None
+        if counts is None:
+            counts = await stage_records(session, **where, records=good, scan_mark=mark, tombstones=tombstones)
         self.bound.check_repeats(scan, counts)
         bad = [rejection for fed in taken for rejection in fed.split.bad]
         await reject_records(session, **where, rejections=bad, scan_mark=mark)
