@@ -123,10 +123,10 @@ class SourceSettings(BaseModel):
     # One staging transaction holds pages until any bound is reached, so a checkpoint commits with
     # its rows without paying a commit per page; a kill loses at most this much, refetched next run.
     commit_rows: int = Field(5_000, ge=1)
-    commit_bytes: int = Field(16 * 2**20, ge=1024)
+    commit_bytes: int = Field(8 * 2**20, ge=1024)
     commit_ms: float = Field(250.0, gt=0)
     # Fetched pages wait for the writer in a queue of at most this many bytes of records per stream.
-    queue_bytes: int = Field(32 * 2**20, ge=1024)
+    queue_bytes: int = Field(16 * 2**20, ge=1024)
 
     @field_validator("kind")
     @classmethod
