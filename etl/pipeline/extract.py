@@ -29,9 +29,9 @@ from etl.http.errors import AuthenticationError, ConfigurationError, ProtocolErr
 from etl.http.transport import HttpTransport
 from etl.pipeline import flow
 from etl.pipeline.bounds import ScanOutOfBounds
+from etl.pipeline.checkpoints import load_state, save_state, writer_connection
 from etl.pipeline.held_deletions import any_staged, count_live
 from etl.pipeline.results import SourceResult, StageCounts, StreamResult
-from etl.pipeline.staging_writes import load_state, save_state, writer_connection
 from etl.pipeline.stream_writer import StreamWriter, finish_scan
 from etl.redaction import redact
 from etl.settings import SourceSettings

@@ -18,11 +18,12 @@ import uuid
 from typing import Any
 
 from etl.pipeline.bounds import ScanBound, ScanOutOfBounds
+from etl.pipeline.checkpoints import begin_writes, save_state
 from etl.pipeline.deletions import DeletionGuard
 from etl.pipeline.flow import Fed, Feed
 from etl.pipeline.held_deletions import count_unseen, settle_deletions
 from etl.pipeline.results import StageCounts, StreamResult
-from etl.pipeline.staging_writes import begin_writes, reject_records, save_state, stage_records
+from etl.pipeline.staging_writes import reject_records, stage_records
 from etl.pipeline.state import Scan, StreamState
 from etl.sources.base import Stream
 

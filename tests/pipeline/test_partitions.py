@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from etl.db.engine import session_factory
+from etl.pipeline.checkpoints import load_state
 from etl.pipeline.flow import PageQueue
-from etl.pipeline.staging_writes import load_state
 from etl.sources.miclinik.streams import id_ranges
 from jobs.extract import run_extract
 from tests.support import shipped_settings, simulators, source_for, staged_keys, truth_keys

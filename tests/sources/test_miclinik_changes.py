@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from etl.db.engine import session_factory
-from etl.pipeline.staging_writes import load_state, save_state
+from etl.pipeline.checkpoints import load_state, save_state
 from etl.simulators.miclinik import MiclinikOptions
 from etl.sources.miclinik import SOURCE
 from etl.sources.miclinik.streams import OrdersStream

@@ -19,8 +19,8 @@ from etl.db.engine import session_factory
 from etl.db.staging import RejectedRecord, StagedRecord, SyncRun
 from etl.http.errors import BadRequest
 from etl.http.transport import HttpTransport
+from etl.pipeline.checkpoints import load_state, save_state
 from etl.pipeline.extract import StreamResult, extract_stream
-from etl.pipeline.staging_writes import load_state, save_state
 from etl.settings import Settings, SourceSettings
 from etl.simulators.faults import FaultPlan, fault_middleware
 from etl.simulators.microbizz import DEMO_CREDENTIALS, STATE, MicrobizzOptions, MicrobizzState, create_app
