@@ -217,10 +217,14 @@ async def _run_streams(
 
     tasks = [asyncio.create_task(one(stream_class)) for stream_class in wanted]
     everything = asyncio.ensure_future(asyncio.wait(tasks))
-    await asyncio.wait([everything, stopping], return_when=asyncio.FIRST_COMPLETED)
-    for task in tasks:  # refused credentials: every other stream would fail alike
-        task.cancel()
-    await asyncio.gather(*tasks, everything, return_exceptions=True)
+    try:
+        await asyncio.wait([everything, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # Refused credentials (every other stream would fail alike), or this run itself cancelled
+        # (Ctrl-C, SIGTERM): no stream outlives it.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, everything, return_exceptions=True)
     reason = stopping.result() if stopping.done() else None
     for result in results.values():
         if not result.complete and not result.failed:
