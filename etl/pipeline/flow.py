@@ -55,8 +55,8 @@ async def pages(stream: Stream, cursor: Cursor, window: int) -> AsyncIterator[tu
     finally:
         for _, stale in pending:
             stale.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await stale
+        # gather, not a suppressed await: a cancellation of this task itself must not be swallowed here
+        await asyncio.gather(*(stale for _, stale in pending), return_exceptions=True)
 
 
 async def split_pages(stream: Stream, pages: AsyncIterator[tuple[Cursor, Page]]) -> AsyncIterator[tuple[Page, Split]]:
@@ -194,9 +194,9 @@ class Feed:
     async def aclose(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # gather, not a suppressed await per task: a cancellation of the writer's own task (Ctrl-C,
+        # SIGTERM, refused credentials) must reach it, not be taken for a fetcher's
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def unstalled(items: AsyncIterator[T], seconds: float) -> AsyncIterator[T]:
