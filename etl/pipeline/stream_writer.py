@@ -101,9 +101,7 @@ class StreamWriter:
             try:
                 self.bound.check(scan, received, page.evidence.total)
             except ScanOutOfBounds as exc:
-                if not taken:
-                    raise
-                self.out_of_bounds = exc  # the pages before it commit first
+                self.out_of_bounds = exc  # raised once the pages before it, in this transaction, commit
                 break
             scan.note(received=received, total=page.evidence.total, doubt=page.evidence.doubt)
             if split.unidentified and scan.mode == "full":
@@ -116,6 +114,8 @@ class StreamWriter:
                     shifted = True
                     break
                 scan.doubt(f"rows kept moving after {scan.passes - 1} re-reads: {page.evidence.shifted}")
+        if not taken:
+            return StageCounts(), False
         where = {"source": self.result.source, "entity": stream.entity, "run_id": self.run_id}
         good = [row for fed in taken for row in fed.split.good]
         tombstones = _tombstones(taken)
